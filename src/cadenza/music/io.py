@@ -1,0 +1,197 @@
+"""Reading and writing scores.
+
+MIDI goes through symusic (fast, C++). MusicXML, compressed MusicXML, ABC and
+Humdrum **kern go through music21 and are converted to a ``symusic.Score``
+directly, note by note, so nothing is lost to an intermediate MIDI export:
+ties are merged, chords become simultaneous notes, parts become tracks (named
+after the part), and time signatures, key signatures and tempo marks are kept.
+
+A pickup bar (anacrusis) is kept in place by shifting the music right by the
+bar's missing beats, so that bar lines computed from the time signatures fall
+where the score has them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import symusic
+
+from cadenza.errors import CadenzaError
+from cadenza.music.transforms import note_count
+from cadenza.utils import atomic_path, atomic_write_bytes
+
+TPQ = 480  # ticks per quarter note; divisible by 2, 3, 4, 5, 6 and 8
+DEFAULT_TEMPO = 120.0
+DEFAULT_VELOCITY = 80
+
+MIDI_SUFFIXES = (".mid", ".midi")
+MUSIC21_SUFFIXES = (".mxl", ".musicxml", ".xml", ".abc", ".krn")
+SCORE_SUFFIXES = MIDI_SUFFIXES + MUSIC21_SUFFIXES
+_MUSIC21_FORMAT = {".mxl": "musicxml", ".musicxml": "musicxml", ".xml": "musicxml",
+                   ".abc": "abc", ".krn": "humdrum"}
+
+
+def read_score(path: str | os.PathLike) -> symusic.Score:
+    """Read one score from a MIDI, MusicXML, mxl, ABC or kern file.
+
+    An ABC file with several tunes gives its first; use
+    :func:`cadenza.data.corpora.read_pieces` for all of them.
+    Raises :class:`CadenzaError` naming the file for anything unreadable.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SCORE_SUFFIXES:
+        raise CadenzaError(
+            f"{path}: unknown file type {path.suffix!r} "
+            f"(expected one of {', '.join(SCORE_SUFFIXES)})")
+    if not path.exists():
+        raise CadenzaError(f"{path}: no such file")
+    if not path.is_file():
+        raise CadenzaError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise CadenzaError(f"{path}: empty file")
+    if suffix in MIDI_SUFFIXES:
+        score = midi_from_bytes(path.read_bytes(), str(path))
+    else:
+        score = from_music21(_parse_music21(path.read_bytes(), suffix, str(path)), str(path))
+    if note_count(score) == 0:
+        raise CadenzaError(f"{path}: contains no notes")
+    return score
+
+
+def midi_from_bytes(data: bytes, name: str = "MIDI data") -> symusic.Score:
+    """Parse MIDI bytes, turning every parser failure into one clear error."""
+    if data[:4] != b"MThd":
+        raise CadenzaError(f"{name}: not a MIDI file (no MThd header)")
+    try:
+        score = symusic.Score.from_midi(data)
+    except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
+        raise CadenzaError(f"{name}: corrupt or truncated MIDI file ({_one_line(exc)})") from None
+    if score.ticks_per_quarter <= 0:
+        raise CadenzaError(f"{name}: MIDI file has an invalid time division")
+    return score
+
+
+def _parse_music21(data: bytes, suffix: str, name: str):
+    import music21
+
+    fmt = _MUSIC21_FORMAT[suffix]
+    try:
+        if suffix == ".mxl":
+            import io
+            import zipfile
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                raise ValueError("not a zip archive")
+            # music21 reads .mxl only from a path.
+            return music21.converter.parse(name, format=fmt)
+        text = data.decode("utf-8", errors="replace") if suffix != ".abc" else data.decode("latin-1")
+        return music21.converter.parse(text, format=fmt)
+    except CadenzaError:
+        raise
+    except Exception as exc:  # music21 raises many kinds of errors on bad files
+        raise CadenzaError(f"{name}: cannot parse as {fmt} ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
+    """Convert a music21 ``Score``, ``Part`` or ``Opus`` (first score) to symusic."""
+    import music21
+    from music21 import key, meter, tempo
+
+    if isinstance(stream, music21.stream.Opus):
+        scores = list(stream.scores)
+        if not scores:
+            raise CadenzaError(f"{name}: no tunes found")
+        stream = scores[0]
+    parts = list(stream.parts) if hasattr(stream, "parts") and len(stream.parts) else [stream]
+
+    def ticks(quarters) -> int:
+        return int(round(float(quarters) * tpq))
+
+    first_measure = parts[0].getElementsByClass("Measure").first()
+    shift = float(first_measure.paddingLeft) if first_measure is not None else 0.0
+
+    score = symusic.Score(tpq)
+    for index, part in enumerate(parts):
+        instrument = part.getInstrument(returnDefault=False)
+        program = instrument.midiProgram if instrument is not None and instrument.midiProgram else 0
+        part_id = part.id if isinstance(part.id, str) else None
+        track = symusic.Track(part.partName or part_id or f"Part {index + 1}", int(program), False)
+        flat = part.stripTies().flatten()
+        for element in flat.notes:
+            length = float(element.quarterLength)
+            if length <= 0:  # grace notes have no duration of their own
+                continue
+            velocity = element.volume.velocity if element.volume.velocity else DEFAULT_VELOCITY
+            start = ticks(element.offset + shift)
+            for pitch in element.pitches:
+                if 0 <= pitch.midi <= 127:
+                    track.notes.append(symusic.Note(start, ticks(length), int(pitch.midi), int(velocity)))
+        track.notes.sort(key=lambda n: (n.time, n.pitch))
+        score.tracks.append(track)
+
+    flat0 = parts[0].flatten()
+    for ts in flat0.getElementsByClass(meter.TimeSignature):
+        score.time_signatures.append(
+            symusic.TimeSignature(ticks(ts.offset + shift) if ts.offset else 0,
+                                  int(ts.numerator), int(ts.denominator)))
+    for ks in flat0.getElementsByClass(key.KeySignature):
+        minor = isinstance(ks, key.Key) and ks.mode == "minor"
+        sharps = max(-7, min(7, int(ks.sharps)))
+        score.key_signatures.append(
+            symusic.KeySignature(ticks(ks.offset + shift) if ks.offset else 0, sharps, int(minor)))
+    marks = [(m.offset, m.getQuarterBPM()) for m in stream.flatten().getElementsByClass(tempo.MetronomeMark)]
+    marks = [(offset, bpm) for offset, bpm in marks if bpm]
+    if not marks or marks[0][0] > 0:
+        marks.insert(0, (0.0, DEFAULT_TEMPO))
+    for offset, bpm in marks:
+        score.tempos.append(symusic.Tempo(ticks(offset + shift) if offset else 0, float(bpm)))
+    return score
+
+
+def write_midi(score: symusic.Score, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, score.dumps_midi())
+    return path
+
+
+def to_music21(score: symusic.Score):
+    """A music21 stream of ``score``, quantised by music21's MIDI reader.
+
+    music21's MIDI import splits overlapping notes of one track into voices
+    and spells the notation, which a direct note-by-note build would not.
+    """
+    import music21
+
+    return music21.converter.parse(score.dumps_midi(), format="midi")
+
+
+def write_musicxml(score: symusic.Score, path: str | os.PathLike, title: str | None = None) -> Path:
+    path = Path(path)
+    stream = to_music21(score)
+    if title:
+        import music21
+        stream.metadata = stream.metadata or music21.metadata.Metadata()
+        stream.metadata.title = title
+    with atomic_path(path) as tmp:
+        # music21 picks the writer from the suffix, so give it one it knows.
+        written = Path(stream.write("musicxml", fp=tmp.with_suffix(".musicxml")))
+        os.replace(written, tmp)
+    return path
+
+
+def write_score(score: symusic.Score, path: str | os.PathLike) -> Path:
+    """Write MIDI (.mid/.midi) or MusicXML (.musicxml/.xml), chosen by suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return write_midi(score, path)
+    if suffix in (".musicxml", ".xml"):
+        return write_musicxml(score, path)
+    raise CadenzaError(f"{path}: cannot write {suffix!r} files (use .mid or .musicxml)")
