@@ -15,9 +15,11 @@ Splits are fixed by a stable hash of each piece id: 80 % train, 10 % valid,
 from __future__ import annotations
 
 import concurrent.futures as futures
+import fcntl
 import json
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +28,12 @@ from typing import Callable
 import symusic
 
 from cadenza.errors import CadenzaError
-from cadenza.music.io import (MIDI_SUFFIXES, SCORE_SUFFIXES, _one_line, from_music21,
-                              midi_from_bytes)
+from cadenza.music.io import (MIDI_SUFFIXES, SCORE_SUFFIXES, one_line, abc_with_unit_length,
+                              from_music21, midi_from_bytes)
 from cadenza.music.transforms import note_count
 from cadenza.utils import atomic_dir, stable_hash
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SPLITS = ("train", "valid", "test")
 
 
@@ -98,7 +100,7 @@ def parse_task(task: Task) -> tuple[str, str, bytes | None, str | None]:
         path = Path(task.path)
         title = ""
         if task.abc_text is not None:
-            stream = music21.converter.parse(task.abc_text, format="abc")
+            stream = music21.converter.parse(abc_with_unit_length(task.abc_text), format="abc")
         elif path.suffix.lower() in MIDI_SUFFIXES:
             score = midi_from_bytes(path.read_bytes(), task.path)
             if note_count(score) == 0:
@@ -119,7 +121,7 @@ def parse_task(task: Task) -> tuple[str, str, bytes | None, str | None]:
     except CadenzaError as exc:
         return task.piece_id, "", None, str(exc)
     except Exception as exc:  # a bad file must not stop the other pieces
-        return task.piece_id, "", None, _one_line(exc)
+        return task.piece_id, "", None, one_line(exc)
 
 
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
@@ -163,9 +165,14 @@ def _folder_files(root: Path, suffixes=SCORE_SUFFIXES) -> list[Path]:
 def _bach_tasks() -> list[Task]:
     from music21 import corpus as m21corpus
 
-    tasks = []
+    tasks, seen = [], set()
     for name in m21corpus.chorales.Iterator(returnType="filename"):
         stem = name.split("/")[-1]
+        # Riemenschneider's 371 numbers name 350 distinct chorales: 21 appear
+        # twice. A duplicate would sit in two splits and leak test into train.
+        if stem in seen:
+            continue
+        seen.add(stem)
         found = m21corpus.getWork(name)
         # Some names match several files (bwv245.3 and bwv245.37, .krn and .mxl).
         paths = [Path(p) for p in (found if isinstance(found, list) else [found])]
@@ -184,7 +191,7 @@ def _collection(folder: str, suffixes=SCORE_SUFFIXES) -> Callable[[], list[Task]
 
 CORPORA: dict[str, CorpusInfo] = {
     "bach": CorpusInfo(
-        "bach", "J. S. Bach, 371 four-part chorales (Riemenschneider); one track a voice",
+        "bach", "J. S. Bach, the 371 Riemenschneider chorales (350 distinct); one track a voice",
         "public domain (music21 corpus)", _bach_tasks),
     "essen": CorpusInfo(
         "essen", "Essen Folksong Collection, 8,514 European folk melodies (ABC)",
@@ -240,7 +247,26 @@ def build_cache(name: str | os.PathLike, workers: int | None = None, progress: b
     label, cache, list_tasks, fingerprint = _source(name)
     if not force and _cache_is_current(cache, fingerprint):
         return cache
-    tasks = list_tasks()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # Another process (a parallel test worker, a second shell) may be building
+    # the same cache: wait for it, then use its result.
+    with open(cache.parent / f".{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and _cache_is_current(cache, fingerprint):
+            return cache
+        _build(cache, label, list_tasks(), fingerprint, workers, progress)
+    for stale in cache.parent.glob(cache.name.rsplit(".v", 1)[0] + ".v*"):
+        if stale != cache and stale.is_dir() and key_is_named(name):  # caches of older versions
+            shutil.rmtree(stale, ignore_errors=True)
+    return cache
+
+
+def key_is_named(name) -> bool:
+    return str(name) in CORPORA
+
+
+def _build(cache: Path, label: str, tasks: list[Task], fingerprint: dict,
+           workers: int | None, progress: bool) -> None:
     results = _parse_all(tasks, label, workers, progress)
     entries, errors, blobs, offset = [], [], [], 0
     for task, (piece_id, title, data, error) in zip(tasks, results):
@@ -255,7 +281,6 @@ def build_cache(name: str | os.PathLike, workers: int | None = None, progress: b
         (tmp / "scores.bin").write_bytes(b"".join(blobs))
         index = {"fingerprint": fingerprint, "pieces": entries, "errors": errors}
         (tmp / "index.json").write_text(json.dumps(index), encoding="utf-8")
-    return cache
 
 
 def _cache_is_current(cache: Path, fingerprint: dict) -> bool:

@@ -80,6 +80,10 @@ class Generator:
     needs_fit: ClassVar[bool] = True
     Config: ClassVar[type] = dataclass(type("Config", (), {}))
     Sampling: ClassVar[type] = Sampling
+    # Config and sampling options small enough for the contract test and CPU
+    # smoke runs (like scikit-learn's test parameters): seconds, not minutes.
+    tiny_config: ClassVar[dict] = {}
+    tiny_sampling: ClassVar[dict] = {}
 
     def __init__(self, **config):
         self.config = build_dataclass(self.Config, config, f"{self.name} option")

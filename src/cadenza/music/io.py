@@ -68,7 +68,7 @@ def midi_from_bytes(data: bytes, name: str = "MIDI data") -> symusic.Score:
     try:
         score = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
-        raise CadenzaError(f"{name}: corrupt or truncated MIDI file ({_one_line(exc)})") from None
+        raise CadenzaError(f"{name}: corrupt or truncated MIDI file ({one_line(exc)})") from None
     if score.ticks_per_quarter <= 0:
         raise CadenzaError(f"{name}: MIDI file has an invalid time division")
     return score
@@ -86,15 +86,31 @@ def _parse_music21(data: bytes, suffix: str, name: str):
                 raise ValueError("not a zip archive")
             # music21 reads .mxl only from a path.
             return music21.converter.parse(name, format=fmt)
-        text = data.decode("utf-8", errors="replace") if suffix != ".abc" else data.decode("latin-1")
-        return music21.converter.parse(text, format=fmt)
+        if suffix == ".abc":
+            return music21.converter.parse(abc_with_unit_length(data.decode("latin-1")), format=fmt)
+        return music21.converter.parse(data.decode("utf-8", errors="replace"), format=fmt)
     except CadenzaError:
         raise
     except Exception as exc:  # music21 raises many kinds of errors on bad files
-        raise CadenzaError(f"{name}: cannot parse as {fmt} ({_one_line(exc)})") from None
+        raise CadenzaError(f"{name}: cannot parse as {fmt} ({one_line(exc)})") from None
 
 
-def _one_line(exc: BaseException) -> str:
+def abc_with_unit_length(text: str) -> str:
+    """Add the ABC standard's default ``L:`` to tunes that have none.
+
+    The standard sets the unit note length from the meter (1/16 below 3/4,
+    else 1/8); music21 refuses tunes that leave it out.
+    """
+    import re
+
+    if re.search(r"(?m)^L:", text):
+        return text
+    meter = re.search(r"(?m)^M:\s*(\d+)\s*/\s*(\d+)", text)
+    unit = "1/16" if meter and int(meter.group(1)) / int(meter.group(2)) < 0.75 else "1/8"
+    return re.sub(r"(?m)^(K:.*)$", lambda m: f"L:{unit}\n{m.group(1)}", text, count=1)
+
+
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
 

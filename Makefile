@@ -1,0 +1,37 @@
+# Cadenza: `make demo` and `make test` set everything up on a fresh machine.
+#
+# torch is installed first and pinned to the local CPU wheel: an unpinned
+# torch (asked for by lightning or transformers) would pull a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/cadenza demo --out demo-output
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-fast: setup
+	$(PY) -m pytest -q -x -m "not slow"
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .test-cache
