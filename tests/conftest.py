@@ -12,7 +12,18 @@ os.environ.setdefault("CADENZA_CACHE", str(ROOT / ".test-cache"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SHARED_DATA = ROOT.parent / "shared" / "data" / "polyphonic"
+def _shared_data() -> Path:
+    """The shared benchmark data: $CADENZA_SHARED_DATA, or a ``shared/`` beside a parent folder."""
+    if os.environ.get("CADENZA_SHARED_DATA"):
+        return Path(os.environ["CADENZA_SHARED_DATA"])
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "data" / "polyphonic"
+        if candidate.is_dir():
+            return candidate
+    return Path("/work/shared/data/polyphonic")
+
+
+SHARED_DATA = _shared_data()
 
 
 @pytest.fixture(scope="session")

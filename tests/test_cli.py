@@ -41,7 +41,7 @@ def test_help_lists_commands_and_defaults(capsys):
     for command in ("corpus", "train", "generate", "render", "plot", "demo", "models"):
         assert command in out
     code, out, _ = run(["train", "markov", "--help"], capsys)
-    assert code == 0 and "--k" in out and "default: 0.1" in out and "--data" in out
+    assert code == 0 and "--max-length" in out and "default: 256" in out and "--data" in out
     code, out, _ = run(["generate", "markov", "--help"], capsys)
     assert code == 0 and "--temperature" in out and "--length" in out and "INTEGER" in out
 
@@ -96,7 +96,7 @@ def _bad_inputs(tmp: Path, melody_file: Path):
         (["generate", tmp / "emptydir", "--out", tmp / "g"], "not a Cadenza run"),
         (["train", "markov", "--data", tmp / "emptydir", "--out", tmp / "r"], "no score files"),
         (["corpus", "info", "nosuch"], "unknown corpus"),
-        (["train", "markov", "--data", "bach", "--out", tmp / "r", "--k", "0"], "k must be positive"),
+        (["train", "markov", "--data", "bach", "--out", tmp / "r", "--order", "0"], "order"),
     ]
 
 

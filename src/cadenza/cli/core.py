@@ -104,7 +104,11 @@ def models_list() -> None:
 
 
 def _options_from(cls: type) -> list[click.Option]:
-    """click options for the fields of a config or sampling dataclass."""
+    """click options for the fields of a config or sampling dataclass.
+
+    Every option defaults to None ("not given"), so that a preset or the
+    dataclass supplies the value; the help shows the dataclass default.
+    """
     options = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -115,19 +119,20 @@ def _options_from(cls: type) -> list[click.Option]:
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
         help_text = f.metadata.get("help", "")
+        if default is not None and default != "":
+            help_text += f"  [default: {default}]"
         if base is bool:
             options.append(click.Option([f"{flag}/--no-{f.name.replace('_', '-')}", f.name],
-                                        default=default, show_default=True, help=help_text))
+                                        default=None, help=help_text))
             continue
         if typing.get_origin(base) is typing.Literal:
             kind = click.Choice([str(c) for c in typing.get_args(base)])
         else:
             kind = {int: click.INT, float: click.FLOAT}.get(base, click.STRING)
-        if isinstance(default, (list, tuple)):
-            default = ",".join(map(str, default))
-        options.append(click.Option([flag, f.name], type=kind, default=default,
-                                    show_default=default is not None, help=help_text))
+        options.append(click.Option([flag, f.name], type=kind, default=None, help=help_text))
     return options
 
 
@@ -191,13 +196,20 @@ class _ModelGroup(click.Group):
     def list_commands(self, ctx):
         from cadenza.models.base import available
 
-        return [n for n, c in available().items() if c.needs_fit or not self._trained_only]
+        return [n for n, c in available().items() if self._listed(c)]
+
+    def _listed(self, cls) -> bool:
+        from cadenza.models.base import Generator
+
+        # `train` lists models that learn something: all that need it, and the
+        # ones that can use a corpus (the automaton's seed patterns, say).
+        return not self._trained_only or cls.needs_fit or cls._fit is not Generator._fit
 
     def get_command(self, ctx, name):
         from cadenza.models.base import available, is_run, load
 
         models = available()
-        if name in models and (models[name].needs_fit or not self._trained_only):
+        if name in models and self._listed(models[name]):
             return self._build(name, models[name], None)
         if self._accepts_runs and is_run(name):
             model = load(name)
@@ -219,23 +231,28 @@ class _ModelGroup(click.Group):
 
 
 def _train_command(name: str, cls, _run) -> click.Command:
-    def callback(data, split, out, **params):
+    def callback(data, split, out, preset=None, **params):
         from cadenza.data.corpora import corpus
         from cadenza.models.base import create
 
-        model = create(name, **_values(cls.Config, params))
+        model = create(name, preset=preset, **_values(cls.Config, params))
         pieces = corpus(data, split=split)
+        valid = corpus(data, split="valid", progress=False) if split == "train" else []
         started = time.perf_counter()
-        model.fit(pieces)
+        if model.uses_lightning:
+            if (out / "checkpoints" / "last.ckpt").is_file():
+                console.print(f"resuming from {out / 'checkpoints' / 'last.ckpt'}")
+            model.fit(pieces, valid=valid, workdir=out, progress=True)
+        else:
+            model.fit(pieces)
         fitted = time.perf_counter() - started
         metrics = {"fit_seconds": round(fitted, 3), "train_pieces": len(pieces)}
         try:
-            valid = corpus(data, split="valid", progress=False)
-            if split == "train" and len(valid):
+            if len(valid):
                 likelihood = model.log_prob(valid)
                 metrics["valid_bits_per_event"] = round(likelihood.bits_per_event, 4)
         except CadenzaError:
-            pass  # no likelihood for this model, or no valid split in a tiny folder
+            pass  # this model defines no likelihood
         model.save(out, metrics=metrics)
         summary = ", ".join(f"{k} {v}" for k, v in metrics.items())
         console.print(f"trained {model!r} on {len(pieces)} pieces of {pieces.name} ({summary}) -> {out}")
@@ -247,8 +264,12 @@ def _train_command(name: str, cls, _run) -> click.Command:
                      show_default=True, help="Which split to train on."),
         click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True,
                      help="Run directory to write (cadenza.json + weights)."),
-        *_options_from(cls.Config),
     ]
+    if cls.presets:
+        params.append(click.Option(["--preset"], type=click.Choice(list(cls.presets)), default=None,
+                                   help="A bundle of settings (tiny: a laptop CPU in minutes; base: a GPU); "
+                                        "options given explicitly override it."))
+    params += _options_from(cls.Config)
     doc = (cls.__doc__ or "").strip().splitlines()
     return click.Command(name, params=params, callback=callback, help=doc[0] if doc else None)
 

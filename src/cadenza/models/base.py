@@ -19,27 +19,20 @@ import json
 import math
 import os
 import pkgutil
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
 import symusic
 
+from cadenza.config import build_dataclass, coerce, option  # noqa: F401  (re-exported)
 from cadenza.errors import CadenzaError
-from cadenza.utils import atomic_dir
+from cadenza.utils import atomic_path, atomic_write_text
 
 FORMAT_VERSION = 1
 RUN_FILE = "cadenza.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-def option(default: Any, help: str, **metadata) -> Any:
-    """A config field with its help text (shown by ``--help`` and the studio)."""
-    if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
-    return field(default=default, metadata={"help": help, **metadata})
 
 
 @dataclass
@@ -78,12 +71,16 @@ class Generator:
     name: ClassVar[str] = ""
     domain: ClassVar[str] = "symbolic"  # or "audio"
     needs_fit: ClassVar[bool] = True
+    uses_lightning: ClassVar[bool] = False  # fit(..., valid=, workdir=) trains with the engine
     Config: ClassVar[type] = dataclass(type("Config", (), {}))
     Sampling: ClassVar[type] = Sampling
     # Config and sampling options small enough for the contract test and CPU
     # smoke runs (like scikit-learn's test parameters): seconds, not minutes.
     tiny_config: ClassVar[dict] = {}
     tiny_sampling: ClassVar[dict] = {}
+    # Named bundles of config values, e.g. {"tiny": {...}, "base": {...}}:
+    # create(name, preset="tiny", **overrides).
+    presets: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, **config):
         self.config = build_dataclass(self.Config, config, f"{self.name} option")
@@ -125,7 +122,8 @@ class Generator:
         return self._log_prob(pieces)
 
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> Path:
-        """Write a run directory, atomically: a reader sees the old run or the new one."""
+        """Write a run directory. Each file is written atomically, ``cadenza.json``
+        last, and files already there (training checkpoints, logs, samples) stay."""
         from cadenza import __version__
 
         self._check_fitted()
@@ -144,11 +142,13 @@ class Generator:
         }
         arrays, extra = self._state()
         record["state"] = extra
-        with atomic_dir(path) as tmp:
-            if arrays:
-                from safetensors.numpy import save_file
-                save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS_FILE))
-            (tmp / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        path.mkdir(parents=True, exist_ok=True)
+        if arrays:
+            from safetensors.numpy import save_file
+            with atomic_path(path / WEIGHTS_FILE) as tmp:
+                save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        self._save_files(path)
+        atomic_write_text(path / RUN_FILE, json.dumps(record, indent=2) + "\n")
         return path
 
     @classmethod
@@ -173,6 +173,12 @@ class Generator:
     def _load_state(self, arrays: dict[str, np.ndarray], extra: dict) -> None:
         pass
 
+    def _save_files(self, directory: Path) -> None:
+        """Write files of other formats (a Hugging Face model directory, a tokenizer)."""
+
+    def _load_files(self, directory: Path) -> None:
+        """Read what ``_save_files`` wrote; called after ``_load_state``."""
+
     def is_fitted(self) -> bool:
         return not self.needs_fit or self.data_spec_ is not None
 
@@ -193,72 +199,6 @@ def _default(f: dataclasses.Field) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return dataclasses.MISSING
-
-
-def build_dataclass(cls: type, values: dict, what: str):
-    """``cls(**values)`` with one clear error for unknown names and wrong types."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise CadenzaError(f"unknown {what} {unknown[0]!r} (known: {', '.join(sorted(names)) or 'none'})")
-    hints = typing.get_type_hints(cls)
-    checked = {k: coerce(v, hints[k], f"{what} {k!r}") for k, v in values.items()}
-    try:
-        return cls(**checked)
-    except (TypeError, ValueError) as exc:
-        raise CadenzaError(f"invalid {what}: {exc}") from None
-
-
-def coerce(value: Any, hint: Any, what: str) -> Any:
-    """Convert ``value`` (often a CLI string) to the annotated type, or say why not."""
-    origin = typing.get_origin(hint)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if value is None:
-        if type(None) in typing.get_args(hint):
-            return None
-        raise CadenzaError(f"{what} cannot be None")
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if isinstance(value, str) and value.lower() in ("none", "null", "") and type(None) in typing.get_args(hint):
-            return None
-        errors = []
-        for arg in args:
-            try:
-                return coerce(value, arg, what)
-            except CadenzaError as exc:
-                errors.append(str(exc))
-        raise CadenzaError(errors[0])
-    if origin is typing.Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise CadenzaError(f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        items = value.split(",") if isinstance(value, str) else list(value)
-        inner = typing.get_args(hint)[0] if typing.get_args(hint) else str
-        return origin(coerce(v.strip() if isinstance(v, str) else v, inner, what) for v in items if v != "")
-    try:
-        if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if hint is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if hint is float:
-            number = float(value)
-            if not math.isfinite(number):
-                raise ValueError(value)
-            return number
-        if hint is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise CadenzaError(f"{what} must be {getattr(hint, '__name__', hint)}, got {value!r}") from None
-    return value
 
 
 # --- registry ---------------------------------------------------------------------
@@ -302,9 +242,19 @@ def get(name: str) -> type[Generator]:
     return models[name]
 
 
-def create(name: str, **config) -> Generator:
-    """A new, unfitted model: ``create("markov", order=1)``."""
-    return get(name)(**config)
+def create(name: str, preset: str | None = None, **config) -> Generator:
+    """A new, unfitted model: ``create("markov", order=3)``.
+
+    ``preset`` names a bundle of config values of the model (``tiny`` for a
+    laptop CPU, ``base`` for a GPU); explicit values override it.
+    """
+    cls = get(name)
+    if preset is not None:
+        if preset not in cls.presets:
+            known = ", ".join(cls.presets) or "none"
+            raise CadenzaError(f"{name} has no preset {preset!r} (presets: {known})")
+        config = {**cls.presets[preset], **config}
+    return cls(**config)
 
 
 def is_run(path: str | os.PathLike) -> bool:
@@ -342,7 +292,8 @@ def load(path: str | os.PathLike) -> Generator:
             raise CadenzaError(f"{weights}: damaged weights file ({str(exc)[:200]})") from None
     try:
         model._load_state(arrays, record.get("state", {}))
-    except (KeyError, ValueError, IndexError) as exc:
+        model._load_files(path)
+    except (KeyError, ValueError, IndexError, OSError) as exc:
         raise CadenzaError(f"{path}: run state does not match its model ({exc})") from None
     model.data_spec_ = record.get("data") or {}
     model.metrics_ = record.get("metrics", {})

@@ -1,0 +1,10 @@
+"""Training engine for every neural model: PyTorch Lightning underneath.
+
+This package knows Lightning systems and datasets, never particular
+techniques, so model modules can use it: it sits below ``models/`` in the
+import order, beside ``data/``.
+"""
+
+from cadenza.train.engine import FitResult, TrainingConfig, fit_system, plot_losses
+
+__all__ = ["FitResult", "TrainingConfig", "fit_system", "plot_losses"]
