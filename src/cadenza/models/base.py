@@ -257,15 +257,31 @@ def create(name: str, preset: str | None = None, **config) -> Generator:
     return cls(**config)
 
 
+PRETRAINED_PREFIX = "pretrained/"
+
+
+def pretrained_dir() -> Path:
+    """Where the checkpoints that ship inside the package live."""
+    return Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def resolve_run(path: str | os.PathLike) -> Path:
+    """A run directory path; ``pretrained/NAME`` names a checkpoint shipped in the package."""
+    text = str(path)
+    if text.startswith(PRETRAINED_PREFIX) and not Path(text).exists():
+        return pretrained_dir() / text[len(PRETRAINED_PREFIX):]
+    return Path(path)
+
+
 def is_run(path: str | os.PathLike) -> bool:
-    return (Path(path) / RUN_FILE).is_file()
+    return (resolve_run(path) / RUN_FILE).is_file()
 
 
 def load(path: str | os.PathLike) -> Generator:
-    """Load any run directory written by :meth:`Generator.save`."""
+    """Load any run directory written by :meth:`Generator.save` (or ``pretrained/NAME``)."""
     from cadenza import __version__
 
-    path = Path(path)
+    path = resolve_run(path)
     if not path.exists():
         raise CadenzaError(f"{path}: no such run directory")
     file = path / RUN_FILE
