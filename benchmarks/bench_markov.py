@@ -31,16 +31,16 @@ def _table(name, train, test, part, chord: bool) -> list[str]:
             model.generate(n=10, seed=0, length=32)
             times[viewpoint, order] = (fit, time.perf_counter() - start)
     head = "| order | " + " | ".join(viewpoints) + " | pitch + duration |"
-    lines = [f"**{name}** ({len(train)} train, {len(test)} test pieces): held-out bits per event "
+    lines = [(f"**{name}** ({len(train)} train, {len(test)} test pieces): held-out bits per event "
              "(pitch and interval predict the same pitch-or-rest sequence; pitch + duration adds the "
-             "two independent chains, comparable with joint)", "", head,
+             "two independent chains, comparable with joint)"), "", head,
              "|" + "---|" * (len(viewpoints) + 2)]
     for order in ORDERS:
         cells = [f"{bits[v, order]:.3f}" for v in viewpoints]
         cells.append(f"{bits['pitch', order] + bits['duration', order]:.3f}")
         lines.append(f"| {order} | " + " | ".join(cells) + " |")
-    lines += ["", f"**{name}**: fit seconds / seconds to generate 10 pieces of 32 events "
-              "(exact-length conditioning, first call, so it includes building the unrolled chain)", "",
+    lines += ["", (f"**{name}**: fit seconds / seconds to generate 10 pieces of 32 events "
+              "(exact-length conditioning, first call, so it includes building the unrolled chain)"), "",
               "| order | " + " | ".join(viewpoints) + " |", "|" + "---|" * (len(viewpoints) + 1)]
     for order in ORDERS:
         lines.append(f"| {order} | " + " | ".join(f"{times[v, order][0]:.2f} / {times[v, order][1]:.2f}"
@@ -51,13 +51,13 @@ def _table(name, train, test, part, chord: bool) -> list[str]:
 def _constrained(train) -> list[str]:
     import cadenza
 
-    lines = ["**Constrained generation** (Bach soprano, joint viewpoint, 100 pieces of 32 events, "
-             "key D minor, range 60-76, first and last note D4, cadence; first call / second call)", "",
+    lines = [("**Constrained generation** (Bach soprano, joint viewpoint, 100 pieces of 32 events, "
+             "key D minor, range 60-76, first and last note D4, cadence; first call / second call)"), "",
              "| order | max_copy | first call s | second call s |", "|---|---|---|---|"]
     for order, copy in ((2, None), (3, None), (3, 6), (4, 8)):
         model = cadenza.create("markov", order=order, part="Soprano").fit(train)
-        options = dict(length=32, key="D minor", low=60, high=76, first_note=62, last_note=62,
-                       cadence=True, max_copy=copy)
+        options = {"length": 32, "key": "D minor", "low": 60, "high": 76, "first_note": 62, "last_note": 62,
+                       "cadence": True, "max_copy": copy}
         runs = []
         for _ in range(2):
             start = time.perf_counter()

@@ -14,8 +14,17 @@ from scipy.stats import chisquare
 
 import cadenza
 from cadenza.errors import CadenzaError
-from cadenza.models.symbolic.markov import GRID, REST, chord_events, melody_events, to_symbols
-from cadenza.models.symbolic.markov_constraints import SuffixAutomaton, key_pitch_classes
+from cadenza.models.symbolic.markov import (
+    GRID,
+    REST,
+    chord_events,
+    melody_events,
+    to_symbols,
+)
+from cadenza.models.symbolic.markov_constraints import (
+    SuffixAutomaton,
+    key_pitch_classes,
+)
 from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
 
 
@@ -270,8 +279,8 @@ def test_save_load_round_trip(viewpoint, chorales, tmp_path):
     loaded = cadenza.load(model.save(tmp_path / viewpoint))
     assert loaded.config == model.config and loaded.vocabulary_ == model.vocabulary_
     assert loaded.log_prob(chorales[20:23]).total == model.log_prob(chorales[20:23]).total
-    options = dict(length=12, max_copy=6) if viewpoint in ("duration", "chord") else \
-        dict(length=12, key="C major", max_copy=6)
+    options = {"length": 12, "max_copy": 6} if viewpoint in ("duration", "chord") else \
+        {"length": 12, "key": "C major", "max_copy": 6}
     a = [s.dumps_midi() for s in model.generate(n=3, seed=9, **options)]
     assert a == [s.dumps_midi() for s in loaded.generate(n=3, seed=9, **options)]
 

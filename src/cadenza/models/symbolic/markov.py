@@ -37,7 +37,10 @@ impossible set of constraints is reported as such. To keep the unrolled
 problem the size of the model, a generated chain only moves to contexts
 (the last ``order`` symbols) seen in training; the smoothed probabilities
 are renormalised over those moves, temperature is applied to them, and
-"the unconstrained chain" below means this chain.
+"the unconstrained chain" means this chain. (At order 1 every symbol is a
+seen context; the chord viewpoint, whose vocabulary runs to thousands of
+chords, also requires a seen chord pair there.) An interval chain carries
+its absolute pitch in the state only when a pitch constraint needs it.
 
 Changes from the papers: the chain of Pachet & Roy is first order; ours is
 order k over seen contexts, with an end state, so an exact length means
@@ -48,17 +51,30 @@ chain runs until it chooses to end (at most ``max_length`` events).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import symusic
 
 from cadenza.errors import CadenzaError
-from cadenza.models.base import Generator, LogProb, Sampling, build_dataclass, option, register
+from cadenza.models.base import (
+    Generator,
+    LogProb,
+    Sampling,
+    build_dataclass,
+    option,
+    register,
+)
 from cadenza.models.symbolic.markov_constraints import (
-    SuffixAutomaton, backward, build_lattice, key_pitch_classes, sample_path)
+    SuffixAutomaton,
+    backward,
+    build_lattice,
+    key_pitch_classes,
+    sample_path,
+)
 from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
 from cadenza.music.transforms import melody
 
@@ -72,12 +88,13 @@ MAX_ORDER = 8
 Viewpoint = Literal["pitch", "interval", "duration", "joint", "chord"]
 WITH_DURATIONS = ("pitch", "interval", "chord")  # viewpoints that need a rhythm chain beside them
 ABSOLUTE, STEP, PAUSE = 0, 1, 2  # kinds of interval symbols
+UNTRACKED = -1  # an interval chain's pitch once its first note is out, when no constraint needs its value
 
 
 @dataclass
 class MarkovConfig:
     order: int = option(2, "How many previous events the next one depends on (1-8).")
-    viewpoint: Viewpoint = option("joint", "What one symbol is: pitch, interval (transposition-invariant), "
+    viewpoint: Viewpoint = option("joint",  # noqa: RUF009 (option builds a plain dataclass field) "What one symbol is: pitch, interval (transposition-invariant), "
                                            "duration, joint (pitch and duration) or chord (all parts).")
     part: str | None = option(None, "Track to learn from (e.g. Soprano); default: the top voice of all tracks. "
                                     "The chord viewpoint always uses every part.")
@@ -121,9 +138,12 @@ class MarkovSampling(Sampling):
         if self.cadence and self.key is None:
             raise ValueError("cadence needs a key (e.g. key='D minor')")
 
-    def constrained(self) -> bool:
+    def pitch_constrained(self) -> bool:
         return any(v not in (None, False) for v in (self.first_note, self.last_note, self.key, self.low,
-                                                     self.high, self.cadence, self.max_copy))
+                                                     self.high, self.cadence))
+
+    def constrained(self) -> bool:
+        return self.pitch_constrained() or self.max_copy is not None
 
 
 def melody_events(score: symusic.Score, part: str | None = None) -> list[tuple[int, int]]:
@@ -132,10 +152,10 @@ def melody_events(score: symusic.Score, part: str | None = None) -> list[tuple[i
     scale = GRID / score.ticks_per_quarter
     events, cursor = [], None
     for note in notes:
-        start = int(round(note.time * scale))
+        start = round(note.time * scale)
         if cursor is not None and start > cursor:
             events.append((REST, min(start - cursor, MAX_UNITS)))
-        units = min(max(1, int(round(note.duration * scale))), MAX_UNITS)
+        units = min(max(1, round(note.duration * scale)), MAX_UNITS)
         events.append((int(note.pitch), units))
         cursor = start + units
     return events
@@ -149,13 +169,13 @@ def chord_events(score: symusic.Score) -> list[tuple[tuple[int, ...], int]]:
         if track.is_drum:
             continue
         for note in track.notes:
-            start = int(round(note.time * scale))
-            end = max(int(round(note.end * scale)), start + 1)
+            start = round(note.time * scale)
+            end = max(round(note.end * scale), start + 1)
             changes.setdefault(start, []).append((1, int(note.pitch)))
             changes.setdefault(end, []).append((-1, int(note.pitch)))
     sounding, events = Counter(), []
     times = sorted(changes)
-    for now, then in zip(times, times[1:]):
+    for now, then in itertools.pairwise(times):
         for sign, pitch in changes[now]:
             sounding[pitch] += sign
         chord = tuple(sorted(p for p, c in sounding.items() if c > 0))
@@ -206,8 +226,8 @@ class MarkovChain(Generator):
     name = "markov"
     Config = MarkovConfig
     Sampling = MarkovSampling
-    tiny_config = {"order": 2}
-    tiny_sampling = {"length": 16}
+    tiny_config: ClassVar[dict] = {"order": 2}
+    tiny_sampling: ClassVar[dict] = {"length": 16}
 
     # --- training ---------------------------------------------------------------
 
@@ -334,6 +354,9 @@ class MarkovChain(Generator):
             return start, expand, lambda state: True, lambda state: ()
 
         interval = self.config.viewpoint == "interval"
+        # An interval chain carries its absolute pitch only when a constraint looks at pitches:
+        # that multiplies its states by the range, so without one the pitch is summed afterwards.
+        track = interval and options.pitch_constrained()
         limit = options.max_copy
         if limit is not None and self._automaton is None:
             self._automaton = SuffixAutomaton(self.sequences_)
@@ -348,9 +371,11 @@ class MarkovChain(Generator):
             nexts = []
             for w in ws.tolist():
                 after = pitch
-                if interval:
+                if track:
                     kind, *value = self.vocabulary_[w - FIRST]
                     after = value[0] if kind == ABSOLUTE else pitch + value[0] if kind == STEP else pitch
+                elif interval and pitch is None and self._kind[w] == ABSOLUTE:
+                    after = UNTRACKED
                 n, r = self._automaton.step(node, run, w) if limit is not None else (0, 0)
                 nexts.append((context[1:] + (w,), after, n, r))
             return nexts, ps, pe
@@ -358,13 +383,13 @@ class MarkovChain(Generator):
         def pitches_of(state):
             context, pitch = state[0], state[1]
             if interval:
-                return () if pitch is None or self._kind[context[-1]] == PAUSE else (pitch,)
+                return () if pitch in (None, UNTRACKED) or self._kind[context[-1]] == PAUSE else (pitch,)
             return self._pitches[context[-1]]
 
         def accept(state):
             if limit is not None and state[3] > limit:
                 return False
-            if interval and state[1] is not None and not low <= state[1] <= high:
+            if track and state[1] is not None and not low <= state[1] <= high:
                 return False
             for p in pitches_of(state):
                 if not low <= p <= high or (classes is not None and p % 12 not in classes):
@@ -386,8 +411,7 @@ class MarkovChain(Generator):
     def _masks(self, length, tops, bass, options):
         base = np.ones(len(tops), dtype=bool)
         base[0] = False  # the start state is never revisited
-        masks = [base] * length
-        masks = [m.copy() for m in masks]
+        masks = [base.copy() for _ in range(length)]
         if options.first_note is not None:
             masks[0] &= tops == options.first_note
         if options.last_note is not None:
@@ -451,9 +475,7 @@ class MarkovChain(Generator):
         return states
 
     def _sample(self, rng, options):
-        if self.config.viewpoint == "duration" and any(
-                v not in (None, False) for v in (options.first_note, options.last_note, options.key,
-                                                  options.low, options.high, options.cadence)):
+        if self.config.viewpoint == "duration" and options.pitch_constrained():
             raise CadenzaError("the duration viewpoint generates rhythm only: pitch constraints need "
                                "viewpoint pitch, interval, joint or chord")
         length = options.length
@@ -469,9 +491,13 @@ class MarkovChain(Generator):
         return states, units
 
     def _events_of(self, states, units):
-        viewpoint, events = self.config.viewpoint, []
+        viewpoint, events, last = self.config.viewpoint, [], None
         for i, (context, pitch, _, _) in enumerate(states):
             symbol = self.vocabulary_[context[-1] - FIRST]
+            if pitch == UNTRACKED and symbol[0] != PAUSE:  # sum the intervals; fold by octaves into MIDI
+                last = symbol[1] if symbol[0] == ABSOLUTE else last + symbol[1]
+                pitch = last - 12 * ((last - 116) // 12) if last > 127 else last + 12 * ((11 - last) // 12) \
+                    if last < 0 else last
             if viewpoint == "joint":
                 events.append(symbol)
             elif viewpoint == "duration":

@@ -37,8 +37,8 @@ limit is a constraint like the others, not a rejection loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 import numpy as np
 import scipy.sparse

@@ -43,7 +43,7 @@ class KneserNey:
         self.follow: dict[tuple, np.ndarray] = {}
         self.after: dict[int, np.ndarray] = {}
 
-    def fit(self, sequences: list[list[int]]) -> "KneserNey":
+    def fit(self, sequences: list[list[int]]) -> KneserNey:
         k = self.order
         raw = [Counter() for _ in range(k + 1)]  # raw[j]: counts of (j context symbols, w)
         for seq in sequences:
