@@ -16,9 +16,13 @@ import cadenza
 from cadenza.errors import CadenzaError
 from cadenza.models.symbolic.markov import (
     GRID,
+    MAX_UNITS,
     REST,
     chord_events,
+    decode_symbol,
     melody_events,
+    melody_lines,
+    symbol_codes,
     to_symbols,
 )
 from cadenza.models.symbolic.markov_constraints import (
@@ -26,6 +30,7 @@ from cadenza.models.symbolic.markov_constraints import (
     key_pitch_classes,
 )
 from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
+from cadenza.music.transforms import melody
 
 
 def _melody(pitches, quarters=None, tpq=480):
@@ -137,6 +142,78 @@ def test_viewpoint_symbols_and_chord_events():
     assert melody_events(score) == [(72, 2 * GRID), (74, GRID)]
 
 
+def _reference_events(score, part):
+    """melody_events as first written: one note at a time through transforms.melody's skyline."""
+    notes = melody(score, part).tracks[0].notes
+    scale = GRID / score.ticks_per_quarter
+    events, cursor = [], None
+    for note in notes:
+        start = round(note.time * scale)
+        if cursor is not None and start > cursor:
+            events.append((REST, min(start - cursor, MAX_UNITS)))
+        units = min(max(1, round(note.duration * scale)), MAX_UNITS)
+        events.append((int(note.pitch), units))
+        cursor = start + units
+    return events
+
+
+def test_vectorised_melodies_and_symbols_match_the_reference(chorales):
+    # Soprano: monophonic parts read with numpy; None: the skyline of four overlapping parts.
+    overlapping = _melody([60, 64, 62], [2, 1, 1])
+    overlapping.tracks[0].notes.append(symusic.Note(240, 480, 67, 80))  # starts inside a note, above it
+    overlapping.tracks[0].notes.append(symusic.Note(0, 240, 55, 80))  # under the first note's onset
+    for part, scores in (("Soprano", chorales[:12]), (None, chorales[:6]), (None, [overlapping, chorales[0]])):
+        pitches, units, lengths = melody_lines(scores, part)
+        expected = [_reference_events(score, part) for score in scores]
+        assert lengths.tolist() == [len(e) for e in expected]
+        assert list(zip(pitches.tolist(), units.tolist())) == [ev for e in expected for ev in e]
+        for viewpoint in ("pitch", "interval", "duration", "joint"):
+            codes = symbol_codes(pitches, units, lengths, viewpoint)
+            decoded = [decode_symbol(int(c), viewpoint) for c in codes]
+            assert decoded == [s for e in expected for s in to_symbols(e, viewpoint)]
+            order = np.argsort(codes, kind="stable")  # codes sort as the symbol tuples do
+            assert [decoded[i] for i in order] == sorted(decoded)
+
+
+def test_unigram_is_order_zero_kneser_ney():
+    # C D E C D: counts C 2, D 2, E 1, END 1 -> n1 = 2, n2 = 2, D = 1/3; outcomes END, UNK, C, D, E.
+    ngram = KneserNey(0, FIRST + 3).fit([[3, 4, 5, 3, 4]])
+    p_c = (2 - 1 / 3) / 6 + (1 / 3) * 4 / 6 / 5
+    p_e = (1 - 1 / 3) / 6 + (1 / 3) * 4 / 6 / 5
+    assert ngram.log_prob(np.array([3, 5]), np.array([2])) == pytest.approx(math.log(p_c) + math.log(p_e))
+
+
+def test_sampling_tables_match_next_probabilities(joint2, chorales):
+    # The sampler's rows are computed for every context at once; next_probabilities one at a time.
+    interval = cadenza.create("markov", order=2, viewpoint="interval", part="Soprano").fit(chorales)
+    for model, temperature in ((joint2, 1.0), (joint2, 0.7), (interval, 1.0)):
+        options = model.Sampling(temperature=temperature)
+        lattice, paths, _ = model._sample([np.random.default_rng(s) for s in range(3)], options)
+        last = model._last()
+        for path in paths:
+            history, state = [], 0
+            for nxt in path[:10].tolist():
+                lo, hi = lattice.indptr[state], lattice.indptr[state + 1]
+                row = {model.vocabulary_[last[lattice.context[c]] - FIRST]: p
+                       for c, p in zip(lattice.cols[lo:hi], lattice.probs[lo:hi])}
+                row[None] = lattice.end[state]
+                expected = model.next_probabilities(history, temperature)
+                assert row.keys() == expected.keys()
+                assert [row[k] for k in expected] == pytest.approx(list(expected.values()))
+                history.append(model.vocabulary_[last[lattice.context[nxt]] - FIRST])
+                state = nxt
+
+
+@pytest.mark.parametrize("viewpoint", ["pitch", "interval", "joint"])
+def test_pieces_drawn_together_do_not_depend_on_n(viewpoint, chorales):
+    model = cadenza.create("markov", order=3, viewpoint=viewpoint, part="Soprano").fit(chorales)
+    for options in ({}, {"length": 20, "key": "C major"}):
+        many = [s.dumps_midi() for s in model.generate(n=6, seed=7, **options)]
+        assert [s.dumps_midi() for s in model.generate(n=2, seed=7, **options)] == many[:2]
+        assert [s.dumps_midi() for s in model.generate(n=1, seed=7, **options)] == many[:1]
+        assert len(set(many)) == 6
+
+
 # --- constrained generation ------------------------------------------------------------------
 
 
@@ -242,6 +319,43 @@ def test_constrained_chain_equals_conditioned_chain(order, natural_end):
     big = [s for s in cells if expected[s] * n >= 5]
     f_exp = [expected[s] * n for s in big] + [n - sum(expected[s] * n for s in big)]
     f_obs = [observed.get(s, 0) for s in big] + [n - sum(observed.get(s, 0) for s in big)]
+    if f_exp[-1] < 1e-9:
+        f_exp, f_obs = f_exp[:-1], f_obs[:-1]
+    assert len(f_exp) >= 5
+    assert chisquare(f_obs, f_exp).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("viewpoint", ["pitch", "interval"])
+def test_free_chain_matches_next_probabilities(viewpoint):
+    # Free sampling (the chain ends by itself, never before its first event): the distribution of
+    # the first three events (None once ended) against the one enumerated from next_probabilities.
+    tunes = [[60, 62, 64, 65, 64, 62, 60], [64, 62, 60, 62, 64, 64], [60, 64, 65, 62, 60], [65, 64, 62, 64]]
+    model = cadenza.create("markov", order=2, viewpoint=viewpoint).fit([_melody(t) for t in tunes])
+    expected = {}
+
+    def walk(prefix, p):
+        if len(prefix) == 3:
+            expected[tuple(prefix)] = expected.get(tuple(prefix), 0) + p
+            return
+        nxt = model.next_probabilities(prefix)
+        end, scale = nxt.pop(None), 1.0
+        if not prefix:  # the chain never ends before its first event
+            end, scale = 0.0, 1.0 / sum(nxt.values())
+        if end:
+            key = tuple(prefix) + (None,) * (3 - len(prefix))
+            expected[key] = expected.get(key, 0) + p * end
+        for symbol, q in nxt.items():
+            walk(prefix + [symbol], p * q * scale)
+    walk([], 1.0)
+    n = 3000
+    observed = {}
+    for seq in model.generate_symbols(n=n, seed=11):
+        key = tuple(seq[:3]) + (None,) * (3 - min(len(seq), 3))
+        observed[key] = observed.get(key, 0) + 1
+    assert set(observed) <= {k for k, v in expected.items() if v > 0}
+    big = [k for k in expected if expected[k] * n >= 5]
+    f_exp = [expected[k] * n for k in big] + [n - sum(expected[k] * n for k in big)]
+    f_obs = [observed.get(k, 0) for k in big] + [n - sum(observed.get(k, 0) for k in big)]
     if f_exp[-1] < 1e-9:
         f_exp, f_obs = f_exp[:-1], f_obs[:-1]
     assert len(f_exp) >= 5

@@ -1,13 +1,18 @@
 """The demo: the main job of the toolkit, end to end, on the embedded Bach chorales.
 
-Builds the corpus cache if needed, trains the Markov chain on the soprano
-lines of the training chorales, measures it on the test chorales, generates
-melodies and writes each as MIDI, MusicXML, WAV and a piano-roll PNG.
+Builds the corpus cache if needed, picks the order of the Markov chain
+(pitch + duration of the soprano lines, orders 1 to 5) that predicts the
+validation chorales best, trains it on the training chorales, measures it on
+the validation and test chorales, generates melodies in the training
+chorales' most common key ending with a cadence to its tonic (constrained
+generation, not rejection: see ``markov.py``), and writes each as MIDI,
+MusicXML, WAV and a piano-roll PNG.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,15 +23,35 @@ from cadenza.music.io import write_midi, write_musicxml
 from cadenza.music.plot import plot_piano_roll
 from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
 
+ORDERS = (1, 2, 3, 4, 5)
+SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FLATS = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+
 
 @dataclass
 class DemoReport:
     out: Path
     train_pieces: int
     test_pieces: int
-    bits_per_note: float
+    bits_per_note: float  # on the test chorales
+    order: int = 0
+    valid_pieces: int = 0
+    valid_bits_per_note: float = 0.0
+    valid_bits_by_order: dict[int, float] = field(default_factory=dict)
+    key: str = ""
+    constraints: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     samples: list[dict] = field(default_factory=list)
+
+
+def common_key(pieces, default: str = "G major") -> str:
+    """The key of the most common first key signature of ``pieces``, e.g. ``"A minor"``."""
+    signatures = Counter((k.key, k.tonality) for p in pieces for k in p.key_signatures[:1])
+    if not signatures:
+        return default
+    (sharps, minor), _ = signatures.most_common(1)[0]
+    tonic = (7 * sharps + (9 if minor else 0)) % 12
+    return f"{(SHARPS if sharps >= 0 else FLATS)[tonic]} {'minor' if minor else 'major'}"
 
 
 def run_demo(out: str | Path = "demo-output", n: int = 4, seed: int = 0, length: int = 48,
@@ -35,22 +60,33 @@ def run_demo(out: str | Path = "demo-output", n: int = 4, seed: int = 0, length:
     out.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()
     train = corpus("bach", split="train", progress=progress)
+    valid = corpus("bach", split="valid", progress=False)
     test = corpus("bach", split="test", progress=False)
     loaded = time.perf_counter()
 
-    model = create("markov", part="Soprano").fit(train)
+    valid_bits, models = {}, {}
+    for order in ORDERS:
+        models[order] = create("markov", order=order, viewpoint="joint", part="Soprano").fit(train)
+        valid_bits[order] = models[order].log_prob(valid).bits_per_event
+    order = min(valid_bits, key=valid_bits.get)
+    model = models[order]
     likelihood = model.log_prob(test)
-    model.save(out / "run", metrics={"test_bits_per_note": likelihood.bits_per_event})
+    model.save(out / "run", metrics={"valid_bits_per_note": valid_bits[order],
+                                     "test_bits_per_note": likelihood.bits_per_event})
     trained = time.perf_counter()
 
-    report = DemoReport(out, len(train), len(test), likelihood.bits_per_event)
-    for index, score in enumerate(model.generate(n=n, seed=seed, length=length)):
+    key = common_key(train)
+    report = DemoReport(out, len(train), len(test), likelihood.bits_per_event, order, len(valid),
+                        valid_bits[order], valid_bits, key,
+                        f"{length} events, every pitch in {key}, final cadence to the tonic")
+    pieces = model.generate(n=n, seed=seed, length=length, key=key, cadence=True)
+    for index, score in enumerate(pieces):
         stem = out / f"melody-{index + 1:02d}"
         audio = render(score, DEFAULT_SAMPLE_RATE)
         write_midi(score, stem.with_suffix(".mid"))
         write_musicxml(score, stem.with_suffix(".musicxml"), title=f"Markov chorale melody {index + 1}")
         write_audio(stem.with_suffix(".wav"), audio, DEFAULT_SAMPLE_RATE)
-        plot_piano_roll(score, stem.with_suffix(".png"), title=f"Markov melody {index + 1} (seed {seed})")
+        plot_piano_roll(score, stem.with_suffix(".png"), title=f"Markov melody {index + 1} (order {order}, {key}, seed {seed})")
         report.samples.append({
             "name": stem.name,
             "notes": sum(len(t.notes) for t in score.tracks),

@@ -325,12 +325,18 @@ def render_command(
     soundfont: Optional[Path] = typer.Option(None, help="SoundFont (.sf2) [default: TimGM6mb.sf2 from pretty_midi]."),
     sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
     stereo: bool = typer.Option(False, help="Write two channels."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Play the score with a trained audio "
+                                         "instrument (a ddsp run) instead of the SoundFont."),
 ) -> None:
-    """Render a score to audio through a SoundFont."""
+    """Render a score to audio through a SoundFont (or a trained instrument with --model)."""
     from cadenza.audio.io import write_audio
     from cadenza.music.io import read_score
     from cadenza.music.render import render
 
+    if model is not None:
+        from cadenza.cli.audio import render_with_model
+
+        return render_with_model(source, out, model)
     score = read_score(source)
     started = time.perf_counter()
     audio = render(score, sample_rate, soundfont, stereo=stereo)
@@ -366,14 +372,17 @@ def demo_command(
     from cadenza.demo import run_demo
 
     report = run_demo(out, n=n, seed=seed)
-    table = Table(title=f"Markov chain on {report.train_pieces} Bach chorale soprano lines")
+    bits = ", ".join(f"{k}: {v:.2f}" for k, v in report.valid_bits_by_order.items())
+    console.print(f"valid bits a note by order ({report.valid_pieces} chorales): {bits}")
+    table = Table(title=f"Order-{report.order} Markov chain (best on valid) on {report.train_pieces} "
+                        f"Bach chorale soprano lines; constraints: {report.constraints}")
     for column in ("melody", "notes", "seconds", "files"):
         table.add_column(column)
     for sample in report.samples:
         table.add_row(sample["name"], str(sample["notes"]), f"{sample['seconds']:.1f}", ", ".join(sample["files"]))
     console.print(table)
-    console.print(f"held-out likelihood on {report.test_pieces} test chorales: "
-                  f"{report.bits_per_note:.2f} bits a note")
+    console.print(f"held-out likelihood: {report.valid_bits_per_note:.2f} bits a note on {report.valid_pieces} "
+                  f"valid, {report.bits_per_note:.2f} on {report.test_pieces} test chorales")
     console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()))
     console.print(f"run directory: {report.out / 'run'}  (try: cadenza generate {report.out / 'run'} --out more -n 2)")
 

@@ -132,7 +132,10 @@ def _callbacks(config: TrainingConfig, checkpoints: Path, has_valid: bool):
                         save_top_k=1, save_last=True, enable_version_counter=False),
     ]
     if has_valid and config.patience > 0:
-        callbacks.append(EarlyStopping(monitor="valid_loss", patience=config.patience, mode="min"))
+        # checked after validation only: a run resumed from an end-of-epoch checkpoint ends that
+        # epoch again without validating, and a check there finds no valid_loss
+        callbacks.append(EarlyStopping(monitor="valid_loss", patience=config.patience, mode="min",
+                                       check_on_train_epoch_end=False))
     return callbacks
 
 

@@ -42,6 +42,15 @@ seen context; the chord viewpoint, whose vocabulary runs to thousands of
 chords, also requires a seen chord pair there.) An interval chain carries
 its absolute pitch in the state only when a pitch constraint needs it.
 
+Implementation, for speed (a student can read the same steps one at a time
+in ``next_probabilities``, ``KneserNey.prob`` and ``markov_constraints``):
+melodies are read and encoded as integer arrays, n-grams are counted with
+numpy sorts (``markov_ngram.py``), the generating chain's transitions are
+computed for every context at once (``KneserNey.chain``, ``_table``), the key
+and range become boolean masks over the states, and all the pieces asked for
+are drawn together, one ``searchsorted`` a step, each from its own random
+stream.
+
 Changes from the papers: the chain of Pachet & Roy is first order; ours is
 order k over seen contexts, with an end state, so an exact length means
 "conditioned on not ending before L events" (and, with ``natural_end``, on
@@ -69,13 +78,25 @@ from cadenza.models.base import (
     register,
 )
 from cadenza.models.symbolic.markov_constraints import (
+    Lattice,
     SuffixAutomaton,
     backward,
     build_lattice,
+    closure,
     key_pitch_classes,
-    sample_path,
+    possible,
+    sample_paths,
+    sample_until_end,
 )
-from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
+from cadenza.models.symbolic.markov_ngram import (
+    END,
+    FIRST,
+    START,
+    UNK,
+    KneserNey,
+    find,
+    ragged,
+)
 from cadenza.music.transforms import melody
 
 GRID = 12  # duration units a quarter note
@@ -88,7 +109,8 @@ MAX_ORDER = 8
 Viewpoint = Literal["pitch", "interval", "duration", "joint", "chord"]
 WITH_DURATIONS = ("pitch", "interval", "chord")  # viewpoints that need a rhythm chain beside them
 ABSOLUTE, STEP, PAUSE = 0, 1, 2  # kinds of interval symbols
-UNTRACKED = -1  # an interval chain's pitch once its first note is out, when no constraint needs its value
+NO_PITCH = -1  # an interval chain's pitch before its first note
+UNTRACKED = -2  # an interval chain's pitch once its first note is out, when no constraint needs its value
 
 
 @dataclass
@@ -146,19 +168,76 @@ class MarkovSampling(Sampling):
         return self.pitch_constrained() or self.max_copy is not None
 
 
+def melody_lines(pieces, part: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pitch (or REST) and duration units of every event of every piece's melody, rests filling
+    the gaps, flat, with each piece's number of events: ``melody(score, part)`` for all pieces at once.
+
+    A line that is already monophonic once each onset keeps its highest note
+    (the Essen tunes, the chorale parts) is read directly with numpy; other
+    scores go through ``melody``'s skyline.
+    """
+    columns, counts, scales = {"time": [], "duration": [], "pitch": []}, np.zeros(len(pieces), np.int64), \
+        np.zeros(len(pieces))
+    for i, score in enumerate(pieces):
+        scales[i] = GRID / score.ticks_per_quarter
+        tracks = [t for t in score.tracks if not t.is_drum]
+        if part is not None:
+            tracks = [t for t in tracks if t.name.strip().lower() == part.strip().lower()][:1] or \
+                [melody(score, part).tracks[0]]  # no such part: melody says so
+        for track in tracks:
+            notes = track.notes.numpy()
+            for name, column in columns.items():
+                column.append(notes[name])
+            counts[i] += len(notes["time"])
+    time, duration, pitch = (np.concatenate(c).astype(np.int64) if c else np.zeros(0, np.int64)
+                             for c in columns.values())
+    owner = np.repeat(np.arange(len(pieces)), counts)
+    order = np.lexsort((-pitch, time, owner))
+    time, duration, pitch, owner = time[order], duration[order], pitch[order], owner[order]
+    first = np.ones(len(time), dtype=bool)  # the highest note of each onset
+    first[1:] = (time[1:] != time[:-1]) | (owner[1:] != owner[:-1])
+    time, duration, pitch, owner = time[first], duration[first], pitch[first], owner[first]
+    overlap = (owner[1:] == owner[:-1]) & (time[:-1] + duration[:-1] > time[1:])
+    bad = np.unique(owner[:-1][overlap])
+    if len(bad):  # voices overlap: take the skyline
+        keep = ~np.isin(owner, bad)
+        lines = [melody(pieces[i], part).tracks[0].notes.numpy() for i in bad]
+        time, duration, pitch, owner = _splice(time, duration, pitch, owner, keep, bad, lines)
+    scale = scales[owner]
+    start = np.round(time * scale).astype(np.int64)
+    units = np.clip(np.round(duration * scale), 1, MAX_UNITS).astype(np.int64)
+    gap = np.zeros(len(start), np.int64)
+    gap[1:] = np.where(owner[1:] == owner[:-1], start[1:] - start[:-1] - units[:-1], 0)
+    rest = gap > 0
+    where = np.arange(len(start)) + np.cumsum(rest)  # each note's place once the rests are in
+    pitches = np.full(len(start) + int(rest.sum()), REST, np.int64)
+    lengths = np.zeros(len(pitches), np.int64)
+    pitches[where], lengths[where] = pitch, units
+    lengths[where[rest] - 1] = np.minimum(gap[rest], MAX_UNITS)
+    return pitches, lengths, np.bincount(owner, minlength=len(pieces)) + np.bincount(owner[rest], minlength=len(pieces))
+
+
+def _splice(time, duration, pitch, owner, keep, bad, lines):
+    """Replace the notes of the pieces ``bad`` by their skylines ``lines``, in piece order."""
+    parts = [np.stack([time[keep], duration[keep], pitch[keep], owner[keep]])]
+    for i, line in zip(bad, lines):
+        parts.append(np.stack([line["time"], line["duration"], line["pitch"],
+                               np.full(len(line["time"]), i)]).astype(np.int64))
+    time, duration, pitch, owner = np.concatenate(parts, axis=1)
+    order = np.lexsort((time, owner))
+    return time[order], duration[order], pitch[order], owner[order]
+
+
+def melody_arrays(score: symusic.Score, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pitch (or REST) and duration units of each event of the melody, rests filling the gaps."""
+    pitches, units, _ = melody_lines([score], part)
+    return pitches, units
+
+
 def melody_events(score: symusic.Score, part: str | None = None) -> list[tuple[int, int]]:
     """``(pitch or REST, duration units)`` of the melody, rests filling the gaps."""
-    notes = melody(score, part).tracks[0].notes
-    scale = GRID / score.ticks_per_quarter
-    events, cursor = [], None
-    for note in notes:
-        start = round(note.time * scale)
-        if cursor is not None and start > cursor:
-            events.append((REST, min(start - cursor, MAX_UNITS)))
-        units = min(max(1, round(note.duration * scale)), MAX_UNITS)
-        events.append((int(note.pitch), units))
-        cursor = start + units
-    return events
+    pitches, units = melody_arrays(score, part)
+    return list(zip(pitches.tolist(), units.tolist()))
 
 
 def chord_events(score: symusic.Score) -> list[tuple[tuple[int, ...], int]]:
@@ -219,6 +298,36 @@ def to_symbols(events, viewpoint: str) -> list[tuple]:
     return symbols
 
 
+def symbol_codes(pitches: np.ndarray, units: np.ndarray, lengths: np.ndarray, viewpoint: str) -> np.ndarray:
+    """One integer per event, ordered as the viewpoint's symbol tuples (see ``to_symbols``) are."""
+    if viewpoint == "pitch":
+        return pitches.copy()
+    if viewpoint == "duration":
+        return np.where(pitches == REST, -units, units)
+    if viewpoint == "joint":
+        return (pitches + 1) * (MAX_UNITS + 1) + units
+    # interval: (ABSOLUTE, pitch) for a piece's first note, (STEP, semitones) after it, (PAUSE,) for rests
+    piece = np.repeat(np.arange(len(lengths)), lengths)
+    notes = np.flatnonzero(pitches != REST)
+    new = np.ones(len(notes), dtype=bool)
+    new[1:] = piece[notes[1:]] != piece[notes[:-1]]
+    step = np.zeros(len(notes), np.int64)
+    step[1:] = pitches[notes[1:]] - pitches[notes[:-1]]
+    codes = np.full(len(pitches), PAUSE * 1000 + 500, np.int64)
+    codes[notes] = np.where(new, ABSOLUTE * 1000 + 500 + pitches[notes], STEP * 1000 + 500 + step)
+    return codes
+
+
+def decode_symbol(code: int, viewpoint: str) -> tuple:
+    """The symbol tuple of a ``symbol_codes`` value."""
+    if viewpoint in ("pitch", "duration"):
+        return (code,)
+    if viewpoint == "joint":
+        return (code // (MAX_UNITS + 1) - 1, code % (MAX_UNITS + 1))
+    kind = code // 1000
+    return (kind,) if kind == PAUSE else (kind, code % 1000 - 500)
+
+
 @register
 class MarkovChain(Generator):
     """Order-k Markov chain of one viewpoint, Kneser-Ney smoothed; see the module docstring."""
@@ -231,62 +340,97 @@ class MarkovChain(Generator):
 
     # --- training ---------------------------------------------------------------
 
-    def _events(self, score):
-        if self.config.viewpoint == "chord":
-            return chord_events(score)
-        return melody_events(score, self.config.part)
+    def _symbols(self, pieces, vocabulary=None):
+        """Symbol ids of every piece, flat, with the pieces' lengths and their events' duration units.
+
+        Without ``vocabulary`` the vocabulary is made from these pieces and returned too.
+        """
+        viewpoint = self.config.viewpoint
+        if viewpoint == "chord":
+            events = [e for e in (chord_events(p) for p in pieces) if e]
+            lengths = np.array([len(e) for e in events], np.int64)
+            symbols = [s for e in events for s, _ in e]
+            units = np.array([u for e in events for _, u in e], np.int64)
+            if vocabulary is None:
+                vocabulary = sorted(set(symbols))
+                self.index_ = {s: i + FIRST for i, s in enumerate(vocabulary)}
+            ids = np.array([self.index_.get(s, UNK) for s in symbols], np.int64)
+            pitches = np.array([p for s in symbols for p in s], np.int64)
+            return ids, lengths, units, pitches, vocabulary
+        pitches, units, lengths = melody_lines(pieces, self.config.part)
+        lengths = lengths[lengths > 0]
+        codes = symbol_codes(pitches, units, lengths, viewpoint)
+        if vocabulary is None:
+            self._codes, ids = np.unique(codes, return_inverse=True)
+            ids = ids.reshape(-1) + FIRST
+            vocabulary = [decode_symbol(int(c), viewpoint) for c in self._codes]
+        else:
+            ids = find(self._codes, codes)
+            ids = np.where(ids >= 0, ids + FIRST, UNK)
+        return ids, lengths, units, pitches[pitches != REST], vocabulary
 
     def _fit(self, pieces):
-        events = [e for e in (self._events(p) for p in pieces) if e]
-        if not events:
+        ids, lengths, units, pitches, vocabulary = self._symbols(pieces)
+        if not len(lengths):
             raise CadenzaError(f"{self.name}: no notes in the training pieces")
-        symbols = [to_symbols(e, self.config.viewpoint) for e in events]
-        vocabulary = sorted({s for seq in symbols for s in seq})
-        index = {s: i + FIRST for i, s in enumerate(vocabulary)}
-        durations, duration_ids = [], []
+        durations, duration_ids = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.config.viewpoint in WITH_DURATIONS:
-            durations = sorted({u for e in events for _, u in e})
-            where = {u: i + FIRST for i, u in enumerate(durations)}
-            duration_ids = [[where[u] for _, u in e] for e in events]
-        pitches = [p for e in events for ev, _ in e for p in (ev if isinstance(ev, tuple) else (ev,)) if p != REST]
+            durations = np.unique(units)
+            duration_ids = np.searchsorted(durations, units) + FIRST
         signatures = Counter((ts.numerator, ts.denominator) for p in pieces for ts in p.time_signatures[:1])
         tempos = [p.tempos[0].qpm for p in pieces if len(p.tempos)]
-        self._learn(vocabulary, [[index[s] for s in seq] for seq in symbols], durations, duration_ids, {
-            "time_signature": list(signatures.most_common(1)[0][0] if signatures else (4, 4)),
-            "tempo": float(np.median(tempos)) if tempos else 100.0,
-            "typical_length": int(np.median([len(e) for e in events])),
-            "pitch_range": [int(min(pitches)), int(max(pitches))] if pitches else [60, 72],
-            "median_pitch": int(np.median(pitches)) if pitches else 60,
-        })
+        self._learn(vocabulary, ids, lengths, durations.tolist(), duration_ids,
+                    lengths if len(durations) else np.zeros(0, np.int64), {
+                        "time_signature": list(signatures.most_common(1)[0][0] if signatures else (4, 4)),
+                        "tempo": float(np.median(tempos)) if tempos else 100.0,
+                        "typical_length": int(np.median(lengths)),
+                        "pitch_range": [int(pitches.min()), int(pitches.max())] if len(pitches) else [60, 72],
+                        "median_pitch": int(np.median(pitches)) if len(pitches) else 60,
+                    })
 
-    def _learn(self, vocabulary, ids, durations, duration_ids, extra):
+    def _learn(self, vocabulary, ids, lengths, durations, duration_ids, duration_lengths, extra):
         """Count both chains; shared by fit and load (a run stores the training symbols, not the counts)."""
-        order = self.config.order
+        order, viewpoint = self.config.order, self.config.viewpoint
         self.vocabulary_ = [tuple(s) for s in vocabulary]
         self.index_ = {s: i + FIRST for i, s in enumerate(self.vocabulary_)}
-        self.sequences_ = ids
-        self.ngram_ = KneserNey(order, len(vocabulary) + FIRST).fit(ids)
+        if viewpoint != "chord":
+            self._codes = np.array([_encode(s, viewpoint) for s in self.vocabulary_], np.int64)
+        self._ids, self._lengths = ids, lengths
+        self.ngram_ = KneserNey(order, len(vocabulary) + FIRST).fit(ids, lengths)
         self.durations_ = [int(u) for u in durations]
-        self.duration_sequences_ = duration_ids
-        self.duration_ngram_ = KneserNey(order, len(durations) + FIRST).fit(duration_ids) if durations else None
+        self._duration_ids, self._duration_lengths = duration_ids, duration_lengths
+        self.duration_ngram_ = KneserNey(order, len(durations) + FIRST).fit(duration_ids, duration_lengths) \
+            if durations else None
         self.time_signature_ = tuple(extra["time_signature"])
         self.tempo_ = float(extra["tempo"])
         self.typical_length_ = max(1, int(extra["typical_length"]))
         self.pitch_range_ = tuple(int(p) for p in extra["pitch_range"])
         self.median_pitch_ = int(extra["median_pitch"])
-        # Per-id lookups used while generating (index = symbol id; reserved ids get blanks).
-        blank = [()] * FIRST
-        viewpoint = self.config.viewpoint
-        if viewpoint in ("pitch", "joint"):
-            self._pitches = blank + [() if s[0] == REST else (s[0],) for s in self.vocabulary_]
-        elif viewpoint == "chord":
-            self._pitches = blank + list(self.vocabulary_)
-        else:
-            self._pitches = [()] * (len(self.vocabulary_) + FIRST)
-        kinds = [-1] * FIRST + [s[0] for s in self.vocabulary_] if viewpoint == "interval" else []
-        self._kind = np.asarray(kinds, dtype=np.int64)
+        # Per-id lookups used while generating (index = symbol id; reserved ids get -1).
+        size = len(self.vocabulary_) + FIRST
+        self._top, self._bass = np.full(size, -1), np.full(size, -1)
+        self._kind, self._value = np.full(size, -1), np.zeros(size, np.int64)
+        self._units = np.zeros(size, np.int64)
+        for i, s in enumerate(self.vocabulary_, FIRST):
+            if viewpoint == "chord" and s:
+                self._top[i], self._bass[i] = max(s), min(s)
+            elif viewpoint in ("pitch", "joint") and s[0] != REST:
+                self._top[i] = self._bass[i] = s[0]
+            elif viewpoint == "interval":
+                self._kind[i], self._value[i] = s[0], s[-1]
+            if viewpoint == "joint":
+                self._units[i] = s[1]
+        self._sequences = None
         self._automaton = None
         self._cache = {}
+
+    @property
+    def sequences_(self) -> list[list[int]]:
+        """The training pieces as symbol ids."""
+        if self._sequences is None:
+            self._sequences = [s.tolist() for s in np.split(self._ids, np.cumsum(self._lengths)[:-1])] \
+                if len(self._lengths) else []
+        return self._sequences
 
     def counts(self, history=()) -> dict[tuple, int]:
         """Raw training counts of what followed the last ``order`` symbols of ``history`` (start-padded)."""
@@ -302,110 +446,156 @@ class MarkovChain(Generator):
     # --- likelihood -------------------------------------------------------------
 
     def _log_prob(self, pieces):
-        total, count = 0.0, 0
-        for piece in pieces:
-            context = (START,) * self.config.order
-            for symbol in to_symbols(self._events(piece), self.config.viewpoint):
-                w = self.index_.get(symbol, UNK)
-                total += float(np.log(self.ngram_.prob(context, [w])[0]))
-                context = context[1:] + (w,)
-                count += 1
-        return LogProb(total, count)
+        ids, lengths, _, _, _ = self._symbols(pieces, self.vocabulary_)
+        return LogProb(self.ngram_.log_prob(ids, lengths), int(lengths.sum()))
 
     # --- the generating chain -----------------------------------------------------
 
-    def _successors(self, ngram, context, temperature, known=None):
-        """Moves out of a context (to seen contexts only) and END, with their tempered probabilities."""
-        key = (id(ngram), context, temperature, known)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        ws = ngram.successors(context, seen_pairs=self.config.viewpoint == "chord")
-        if known is not None:  # interval chain: an absolute pitch first, steps after it
+    def next_probabilities(self, history=(), temperature: float = 1.0) -> dict:
+        """The generating chain's ``P(next symbol | history)``; the key ``None`` is the end.
+
+        Computed here one context at a time, straight from the definition; the
+        sampler uses the same numbers from ``_table``, computed for every context at once.
+        """
+        self._check_fitted()
+        context = self._context(history)
+        ws = self.ngram_.successors(context, seen_pairs=self.config.viewpoint == "chord")
+        if self.config.viewpoint == "interval":  # an absolute pitch first, steps after it
+            known = any(s[0] != PAUSE for s in history)
             kinds = self._kind[ws]
             ws = ws[(kinds == PAUSE) | (kinds == (STEP if known else ABSOLUTE))]
-        p = ngram.prob(context, np.append(ws, END))
-        if temperature != 1.0:
-            p = p ** (1.0 / temperature)
+        p = self.ngram_.prob(context, np.append(ws, END)) ** (1.0 / float(temperature))
         p = p / p.sum()
-        self._cache[key] = hit = (ws, p[:-1], float(p[-1]))
-        return hit
-
-    def next_probabilities(self, history=(), temperature: float = 1.0) -> dict:
-        """The generating chain's ``P(next symbol | history)``; the key ``None`` is the end."""
-        self._check_fitted()
-        known = any(s[0] != PAUSE for s in history) if self.config.viewpoint == "interval" else None
-        ws, ps, pe = self._successors(self.ngram_, self._context(history), float(temperature), known)
-        out = {self.vocabulary_[w - FIRST]: float(p) for w, p in zip(ws, ps)}
-        out[None] = pe
+        out = {self.vocabulary_[w - FIRST]: float(q) for w, q in zip(ws, p)}
+        out[None] = float(p[-1])
         return out
 
-    def _chain(self, options, durations: bool = False):
-        """``(start, expand, accept, pitches_of)`` for the melody chain, or the rhythm chain beside it."""
-        temperature = float(options.temperature)
-        order = self.config.order
-        start = ((START,) * order, None, 0, 0)  # (context, last absolute pitch, automaton node, copied run)
-        if durations:
-            ngram = self.duration_ngram_
+    def _last(self, durations=False) -> np.ndarray:
+        """Each context's newest symbol (contexts numbered as in ``KneserNey.chain``)."""
+        ngram = self.duration_ngram_ if durations else self.ngram_
+        return ngram.chain(seen_pairs=self.config.viewpoint == "chord")["last"]
 
-            def expand(state):
-                ws, ps, pe = self._successors(ngram, state[0], temperature)
-                return [(state[0][1:] + (int(w),), None, 0, 0) for w in ws], ps, pe
-            return start, expand, lambda state: True, lambda state: ()
+    def _table(self, temperature: float, durations: bool = False, known: bool | None = None) -> Lattice:
+        """The tempered generating chain over seen contexts (for an interval chain: before/after its first note)."""
+        key = ("table", durations, temperature, known)
+        if key not in self._cache:
+            ngram = self.duration_ngram_ if durations else self.ngram_
+            chain = ngram.chain(seen_pairs=self.config.viewpoint == "chord")
+            src, dst, p, end = chain["src"], chain["dst"], chain["p"], chain["end"]
+            if known is not None:
+                kinds = self._kind[chain["last"][dst]]
+                keep = (kinds == PAUSE) | (kinds == (STEP if known else ABSOLUTE))
+                src, dst, p = src[keep], dst[keep], p[keep]
+            if temperature != 1.0:
+                p, end = p ** (1.0 / temperature), end ** (1.0 / temperature)
+            total = np.bincount(src, p, minlength=len(end)) + end
+            n = len(end)
+            self._cache[key] = Lattice.from_edges(src, dst, p / total[src], end / total, np.arange(n),
+                                                  np.full(n, NO_PITCH))
+        return self._cache[key]
 
-        interval = self.config.viewpoint == "interval"
-        # An interval chain carries its absolute pitch only when a constraint looks at pitches:
-        # that multiplies its states by the range, so without one the pitch is summed afterwards.
-        track = interval and options.pitch_constrained()
-        limit = options.max_copy
-        if limit is not None and self._automaton is None:
+    def _interval_chain(self, temperature: float) -> Lattice:
+        """Interval chain that knows whether its first note is out (states doubled), not its pitch."""
+        first, later = self._table(temperature, known=False), self._table(temperature, known=True)
+        n, last = len(first), self._last()
+        absolute = self._kind[last[first.cols]] == ABSOLUTE
+        return Lattice.from_edges(
+            np.concatenate([first.sources(), later.sources() + n]),
+            np.concatenate([first.cols + n * absolute, later.cols + n]),
+            np.concatenate([first.probs, later.probs]), np.concatenate([first.end, later.end]),
+            np.tile(np.arange(n), 2), np.repeat([NO_PITCH, UNTRACKED], n))
+
+    def _tracked_chain(self, temperature: float, low: int, high: int, classes) -> Lattice:
+        """Interval chain that carries its absolute pitch, kept in [low, high] and in the key.
+
+        State code ``slot * n + context``: slot 0 before the first note, slot i at pitch ``low + i - 1``.
+        """
+        tables = self._table(temperature, known=False), self._table(temperature, known=True)
+        n, last = len(tables[0]), self._last()
+        allowed = np.array([classes is None or p % 12 in classes for p in range(low, high + 1)])
+
+        def expand(codes):
+            slot, context = codes // n, codes % n
+            owners, nexts, probs = [], [], []
+            for table, rows in zip(tables, (slot == 0, slot > 0)):
+                at = np.flatnonzero(rows)
+                lo = table.indptr[context[at]]
+                degree = table.indptr[context[at] + 1] - lo
+                edge = ragged(lo, degree)
+                owner = np.repeat(at, degree)
+                dst = table.cols[edge]
+                kind, value = self._kind[last[dst]], self._value[last[dst]]
+                pitch = low + slot[owner] - 1
+                after = np.where(kind == ABSOLUTE, value, np.where(kind == STEP, pitch + value, pitch))
+                inside = (after >= low) & (after <= high)
+                ok = (kind == PAUSE) | (inside & allowed[np.clip(after - low, 0, high - low)])
+                after_slot = np.where(kind == PAUSE, slot[owner], after - low + 1)
+                owners.append(owner[ok])
+                nexts.append((after_slot * n + dst)[ok])
+                probs.append(table.probs[edge][ok])
+            end = np.where(slot == 0, tables[0].end[context], tables[1].end[context])
+            return np.concatenate(owners), np.concatenate(nexts), np.concatenate(probs), end
+
+        codes, src, dst, p, end = closure(expand, (high - low + 2) * n)
+        slot = codes // n
+        return Lattice.from_edges(src, dst, p, end, codes % n, np.where(slot == 0, NO_PITCH, low + slot - 1))
+
+    def _copy_limited(self, lattice: Lattice, limit: int) -> Lattice:
+        """The lattice times the suffix automaton: states whose copied run would exceed ``limit`` go."""
+        if self._automaton is None:
             self._automaton = SuffixAutomaton(self.sequences_)
-        low = options.low if options.low is not None else (self.pitch_range_[0] if interval else 0)
-        high = options.high if options.high is not None else (self.pitch_range_[1] if interval else 127)
-        classes = key_pitch_classes(options.key)[1] if options.key else None
+        step, symbol = self._automaton.step, self._last()[lattice.context].tolist()
+        indptr, cols, probs, end = lattice.indptr.tolist(), lattice.cols.tolist(), lattice.probs, lattice.end
 
         def expand(state):
-            context, pitch, node, run = state
-            ws, ps, pe = self._successors(self.ngram_, context, temperature,
-                                          (pitch is not None) if interval else None)
-            nexts = []
-            for w in ws.tolist():
-                after = pitch
-                if track:
-                    kind, *value = self.vocabulary_[w - FIRST]
-                    after = value[0] if kind == ABSOLUTE else pitch + value[0] if kind == STEP else pitch
-                elif interval and pitch is None and self._kind[w] == ABSOLUTE:
-                    after = UNTRACKED
-                n, r = self._automaton.step(node, run, w) if limit is not None else (0, 0)
-                nexts.append((context[1:] + (w,), after, n, r))
-            return nexts, ps, pe
+            i, node, run = state
+            lo, hi = indptr[i], indptr[i + 1]
+            return [(j, *step(node, run, symbol[j])) for j in cols[lo:hi]], probs[lo:hi], end[i]
 
-        def pitches_of(state):
-            context, pitch = state[0], state[1]
-            if interval:
-                return () if pitch in (None, UNTRACKED) or self._kind[context[-1]] == PAUSE else (pitch,)
-            return self._pitches[context[-1]]
+        states, indptr, cols, probs, end = build_lattice((0, 0, 0), expand, lambda s: s[2] <= limit)
+        index = np.array([s[0] for s in states], np.int64)
+        return Lattice(indptr, cols, probs, end, lattice.context[index], lattice.pitch[index])
 
-        def accept(state):
-            if limit is not None and state[3] > limit:
-                return False
-            if track and state[1] is not None and not low <= state[1] <= high:
-                return False
-            for p in pitches_of(state):
-                if not low <= p <= high or (classes is not None and p % 12 not in classes):
-                    return False
-            return True
-        return start, expand, accept, pitches_of
+    def _allowed(self, low: int, high: int, classes) -> np.ndarray:
+        """Per symbol id: every pitch it sounds is in [low, high] and in the key."""
+        ok = np.ones(len(self._top), dtype=bool)
+        for i, s in enumerate(self.vocabulary_, FIRST):
+            pitches = s if self.config.viewpoint == "chord" else () if s[0] == REST else (s[0],)
+            ok[i] = all(low <= p <= high and (classes is None or p % 12 in classes) for p in pitches)
+        return ok
 
     def _lattice(self, options, durations: bool = False):
+        """The chain under the global constraints (key, range, copy limit), with each state's top and bass."""
         key = ("lattice", durations, options.temperature, options.key, options.low, options.high,
                options.max_copy if not durations else None)
-        if key not in self._cache:
-            start, expand, accept, pitches_of = self._chain(options, durations)
-            lattice = build_lattice(start, expand, accept)
-            tops = np.array([max(pitches_of(s), default=-1) for s in lattice.states])
-            bass = np.array([min(pitches_of(s), default=-1) for s in lattice.states])
-            self._cache[key] = (lattice, tops, bass)
+        if key in self._cache:
+            return self._cache[key]
+        temperature = float(options.temperature)
+        if durations:
+            self._cache[key] = (self._table(temperature, durations=True), None, None)
+            return self._cache[key]
+        interval = self.config.viewpoint == "interval"
+        classes = key_pitch_classes(options.key)[1] if options.key else None
+        low = options.low if options.low is not None else (self.pitch_range_[0] if interval else 0)
+        high = options.high if options.high is not None else (self.pitch_range_[1] if interval else 127)
+        if interval and options.pitch_constrained():
+            # The pitch must be in the state for a constraint to see it: that multiplies the
+            # states by the range, so without one it is summed afterwards.
+            lattice = self._tracked_chain(temperature, low, high, classes)
+        elif interval:
+            lattice = self._interval_chain(temperature)
+        else:
+            table = self._table(temperature)
+            lattice = table.restrict(self._allowed(low, high, classes)[self._last()[table.context]])
+        if options.max_copy is not None:
+            lattice = self._copy_limited(lattice, options.max_copy)
+        symbol = self._last()[lattice.context]
+        if interval:
+            tops = np.where((lattice.pitch >= 0) & (self._kind[symbol] != PAUSE), lattice.pitch, -1)
+            bass = tops
+        else:
+            tops, bass = self._top[symbol], self._bass[symbol]
+        self._cache[key] = (lattice, tops, bass)
         return self._cache[key]
 
     def _masks(self, length, tops, bass, options):
@@ -428,20 +618,29 @@ class MarkovChain(Generator):
                     masks[-2] &= (tops >= 0) & np.isin(tops % 12, [(tonic + 2) % 12, (tonic + 11) % 12])
         return masks
 
-    def _sample_exact(self, rng, options, length, durations=False):
-        """States at t = 0 .. length-1 from the chain conditioned on every constraint."""
+    def _sample_exact(self, rngs, options, lengths, durations=False):
+        """Paths (lattice states) of the given lengths from the chain conditioned on every constraint."""
         lattice, tops, bass = self._lattice(options, durations)
+        lengths = np.asarray(lengths, np.int64)
+        longest = int(lengths.max())
         key = ("beta", durations, options.temperature, options.key, options.low, options.high,
-               None if durations else options.max_copy, length, options.natural_end,
+               None if durations else options.max_copy, longest, options.natural_end,
                *(() if durations else (options.first_note, options.last_note, options.cadence)))
-        if key not in self._cache:
-            masks = self._masks(length, tops, bass, options) if not durations else \
-                [np.arange(len(tops)) > 0] * length
-            self._cache[key] = backward(lattice, masks, options.natural_end)
-        beta = self._cache[key]
-        if beta is None:
-            raise CadenzaError(self._impossible(options, length, durations))
-        return [lattice.states[i] for i in sample_path(lattice, beta, rng)]
+        cached = self._cache.get(("beta", durations))  # only the last one: it is length x states
+        if cached is None or cached[0] != key:
+            masks = [np.arange(len(lattice)) > 0] * longest if durations else \
+                self._masks(longest, tops, bass, options)
+            cached = self._cache["beta", durations] = (key, backward(lattice, masks, options.natural_end))
+        beta = cached[1]
+        offsets = longest - lengths  # shorter paths start later and share the longest one's sums
+        for offset in np.unique(offsets):
+            if not possible(lattice, beta, offset):
+                raise CadenzaError(self._impossible(options, longest - offset, durations))
+        uniforms = np.zeros((len(rngs), longest))
+        for i, rng in enumerate(rngs):
+            uniforms[i, offsets[i]:] = rng.random(lengths[i])
+        paths = sample_paths(lattice, beta, uniforms, offsets)
+        return lattice, [paths[i, offsets[i]:] for i in range(len(rngs))]
 
     def _impossible(self, options, length, durations):
         if durations:
@@ -457,85 +656,104 @@ class MarkovChain(Generator):
         return (f"no {length}-event sequence of this model satisfies the constraints "
                 f"({', '.join(asked) or 'length only'}){hint}")
 
-    def _sample_free(self, rng, options):
-        """Run the chain until it ends (never before the first event), under the global constraints."""
-        start, expand, accept, _ = self._chain(options)
-        state, states = start, []
-        while len(states) < self.config.max_length:
-            nexts, ps, pe = expand(state)
-            keep = [i for i, s in enumerate(nexts) if accept(s)]
-            weights = np.append(ps[keep], pe if states else 0.0)
-            if not weights.sum() > 0:
-                break
-            choice = int(rng.choice(len(weights), p=weights / weights.sum()))
-            if choice == len(keep):
-                break
-            state = nexts[keep[choice]]
-            states.append(state)
-        return states
+    def _sample_free(self, rngs, options):
+        """Run the chain until it ends (never before the first event), every piece at once."""
+        temperature = float(options.temperature)
+        lattice = self._interval_chain(temperature) if self.config.viewpoint == "interval" else \
+            self._table(temperature)
+        chunk = min(self.config.max_length, 256)
+        draws = np.zeros((len(rngs), chunk))
 
-    def _sample(self, rng, options):
+        def uniforms(live, t):  # each piece draws from its own stream, in chunks, only while it runs
+            if t % chunk == 0:
+                for i in live:
+                    draws[i] = rngs[i].random(chunk)
+            return draws[live, t % chunk]
+        return lattice, sample_until_end(lattice, len(rngs), uniforms, self.config.max_length)
+
+    def _sample(self, rngs, options):
+        """``(lattice, paths, units)``: each piece's lattice states and, beside them, its rhythm."""
         if self.config.viewpoint == "duration" and options.pitch_constrained():
             raise CadenzaError("the duration viewpoint generates rhythm only: pitch constraints need "
                                "viewpoint pitch, interval, joint or chord")
         length = options.length
         if length is None and options.constrained():
             length = self.typical_length_
-        states = self._sample_exact(rng, options, length) if length else self._sample_free(rng, options)
-        if not states:
+        if length:
+            lattice, paths = self._sample_exact(rngs, options, [length] * len(rngs))
+        else:
+            lattice, paths = self._sample_free(rngs, options)
+        if any(len(p) == 0 for p in paths):
             raise CadenzaError("the chain ended before its first event: train on more data")
-        units = []
+        units = [None] * len(paths)
         if self.duration_ngram_ is not None:
-            rhythm = self._sample_exact(rng, options, len(states), durations=True)
-            units = [self.durations_[s[0][-1] - FIRST] for s in rhythm]
-        return states, units
+            rhythm, beats = self._sample_exact(rngs, options, [len(p) for p in paths], durations=True)
+            values = np.array([0] * FIRST + self.durations_, np.int64)
+            units = [values[self._last(durations=True)[rhythm.context[b]]] for b in beats]
+        return lattice, paths, units
 
-    def _events_of(self, states, units):
-        viewpoint, events, last = self.config.viewpoint, [], None
-        for i, (context, pitch, _, _) in enumerate(states):
-            symbol = self.vocabulary_[context[-1] - FIRST]
-            if pitch == UNTRACKED and symbol[0] != PAUSE:  # sum the intervals; fold by octaves into MIDI
-                last = symbol[1] if symbol[0] == ABSOLUTE else last + symbol[1]
-                pitch = last - 12 * ((last - 116) // 12) if last > 127 else last + 12 * ((11 - last) // 12) \
-                    if last < 0 else last
-            if viewpoint == "joint":
-                events.append(symbol)
-            elif viewpoint == "duration":
-                events.append((REST, -symbol[0]) if symbol[0] < 0 else (self.median_pitch_, symbol[0]))
-            elif viewpoint == "interval":
-                events.append((REST if symbol[0] == PAUSE else pitch, units[i]))
-            else:
-                events.append((symbol if viewpoint == "chord" else symbol[0], units[i]))
-        return events
+    def _piece(self, lattice, path, units) -> symusic.Score:
+        symbols = self._last()[lattice.context[path]]
+        viewpoint = self.config.viewpoint
+        if viewpoint == "chord":
+            events = [(self.vocabulary_[w - FIRST], u) for w, u in zip(symbols.tolist(), units.tolist())]
+            score = events_to_score(events, self.config.program, self.tempo_, self.time_signature_)
+            score.tracks[0].name = "Chords"
+            return score
+        if viewpoint == "joint":
+            pitches, units = self._top[symbols], self._units[symbols]
+        elif viewpoint == "pitch":
+            pitches = self._top[symbols]
+        elif viewpoint == "duration":
+            values = np.array([self.vocabulary_[w - FIRST][0] for w in symbols.tolist()], np.int64)
+            pitches, units = np.where(values < 0, REST, self.median_pitch_), np.abs(values)
+        else:
+            pitches = np.where(self._kind[symbols] == PAUSE, REST, lattice.pitch[path])
+            if lattice.pitch[path[-1]] == UNTRACKED:  # sum the intervals; fold by octaves into MIDI
+                last = None
+                for i, w in enumerate(symbols.tolist()):
+                    kind, value = self._kind[w], int(self._value[w])
+                    if kind == PAUSE:
+                        continue
+                    last = value if kind == ABSOLUTE else last + value
+                    pitches[i] = last - 12 * ((last - 116) // 12) if last > 127 else \
+                        last + 12 * ((11 - last) // 12) if last < 0 else last
+        return _score(pitches, units, self.config.program, self.tempo_, self.time_signature_)
+
+    def generate(self, n: int = 1, seed: int = 0, **sampling) -> list:
+        """``n`` pieces, drawn together (one numpy step moves every piece) but each from its own
+        random stream, so piece ``i`` still depends only on ``seed`` and ``i``, not on ``n``."""
+        if n < 1:
+            raise CadenzaError(f"n must be at least 1, got {n}")
+        self._check_fitted()
+        options = build_dataclass(self.Sampling, sampling, f"{self.name} sampling option")
+        if not options.temperature > 0:
+            raise CadenzaError(f"temperature must be positive, got {options.temperature}")
+        if options.length is not None and options.length < 1:
+            raise CadenzaError(f"length must be at least 1, got {options.length}")
+        return self._pieces([np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)], options)
+
+    def _pieces(self, rngs, options):
+        lattice, paths, units = self._sample(rngs, options)
+        return [self._piece(lattice, p, u) for p, u in zip(paths, units)]
 
     def _generate_one(self, rng, options):
-        states, units = self._sample(rng, options)
-        score = events_to_score(self._events_of(states, units), self.config.program, self.tempo_,
-                                self.time_signature_)
-        if self.config.viewpoint == "chord":
-            score.tracks[0].name = "Chords"
-        return score
+        return self._pieces([rng], options)[0]
 
     def generate_symbols(self, n: int = 1, seed: int = 0, **sampling) -> list[list[tuple]]:
         """The viewpoint symbols behind ``generate(n, seed, **sampling)`` (same seeds, same pieces)."""
         self._check_fitted()
         options = build_dataclass(self.Sampling, sampling, f"{self.name} sampling option")
-        out = []
-        for s in np.random.SeedSequence(seed).spawn(n):
-            states, _ = self._sample(np.random.default_rng(s), options)
-            out.append([self.vocabulary_[st[0][-1] - FIRST] for st in states])
-        return out
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+        lattice, paths, _ = self._sample(rngs, options)
+        last = self._last()
+        return [[self.vocabulary_[w - FIRST] for w in last[lattice.context[p]].tolist()] for p in paths]
 
     # --- persistence ------------------------------------------------------------------
 
     def _state(self):
-        def flat(seqs):
-            return (np.asarray([w for s in seqs for w in s], dtype=np.int64),
-                    np.asarray([len(s) for s in seqs], dtype=np.int64))
-        symbols, lengths = flat(self.sequences_)
-        durations, duration_lengths = flat(self.duration_sequences_)
-        arrays = {"symbols": symbols, "lengths": lengths,
-                  "durations": durations, "duration_lengths": duration_lengths}
+        arrays = {"symbols": self._ids, "lengths": self._lengths,
+                  "durations": self._duration_ids, "duration_lengths": self._duration_lengths}
         extra = {"vocabulary": [list(s) for s in self.vocabulary_], "duration_values": self.durations_,
                  "time_signature": list(self.time_signature_), "tempo": self.tempo_,
                  "typical_length": self.typical_length_, "pitch_range": list(self.pitch_range_),
@@ -543,12 +761,37 @@ class MarkovChain(Generator):
         return arrays, extra
 
     def _load_state(self, arrays, extra):
-        def split(flat, lengths, size):
+        def check(flat, lengths, size):
             if lengths.sum() != len(flat) or (len(flat) and not (FIRST <= flat.min() and flat.max() < size)):
                 raise ValueError("stored symbols do not match the vocabulary")
-            return [s.tolist() for s in np.split(flat, np.cumsum(lengths)[:-1])] if len(lengths) else []
+            return flat.astype(np.int64), lengths.astype(np.int64)
         vocabulary = [tuple(int(v) for v in s) for s in extra["vocabulary"]]
         durations = [int(u) for u in extra["duration_values"]]
-        ids = split(arrays["symbols"], arrays["lengths"], len(vocabulary) + FIRST)
-        duration_ids = split(arrays["durations"], arrays["duration_lengths"], len(durations) + FIRST)
-        self._learn(vocabulary, ids, durations, duration_ids, extra)
+        ids, lengths = check(arrays["symbols"], arrays["lengths"], len(vocabulary) + FIRST)
+        duration_ids, duration_lengths = check(arrays["durations"], arrays["duration_lengths"],
+                                               len(durations) + FIRST)
+        self._learn(vocabulary, ids, lengths, durations, duration_ids, duration_lengths, extra)
+
+
+def _encode(symbol: tuple, viewpoint: str) -> int:
+    """Inverse of ``decode_symbol``."""
+    if viewpoint in ("pitch", "duration"):
+        return symbol[0]
+    if viewpoint == "joint":
+        return (symbol[0] + 1) * (MAX_UNITS + 1) + symbol[1]
+    return symbol[0] * 1000 + 500 + (symbol[1] if len(symbol) > 1 else 0)
+
+
+def _score(pitches, units, program, tempo, time_signature) -> symusic.Score:
+    """A one-track score of a monophonic line (REST pitches are silences), built from arrays."""
+    score = symusic.Score(TPQ)
+    score.tempos.append(symusic.Tempo(0, tempo))
+    score.time_signatures.append(symusic.TimeSignature(0, *time_signature))
+    step = TPQ // GRID
+    time = np.concatenate([[0], np.cumsum(units)[:-1]]) * step
+    sounding = pitches != REST
+    track = symusic.Track("Melody", program, False)
+    track.notes = symusic.Note.from_numpy(time[sounding].astype(np.int32), (units[sounding] * step).astype(np.int32),
+                                          pitches[sounding].astype(np.int8), np.full(int(sounding.sum()), 80, np.int8))
+    score.tracks.append(track)
+    return score

@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse
 
 from cadenza.errors import CadenzaError
+from cadenza.models.symbolic.markov_ngram import ragged
 from cadenza.music.scales import parse_scale
 
 MAX_STATES = 400_000  # past this the unrolled problem is too big to hold comfortably
@@ -118,29 +119,101 @@ class SuffixAutomaton:
 
 @dataclass
 class Lattice:
-    """The chain's states reachable from its start under the global constraints."""
+    """A chain over numbered states (0 is the start), as CSR arrays.
 
-    states: list[Hashable]  # states[0] is the start
+    ``context[i]`` is the number of the Markov context state ``i`` stands for
+    (its newest symbol is what the state plays); ``pitch[i]`` is the absolute
+    pitch an interval chain carries (NO_PITCH before its first note, UNTRACKED
+    when no constraint needs its value).
+    """
+
     indptr: np.ndarray  # CSR transitions: successors of i are cols[indptr[i]:indptr[i+1]]
     cols: np.ndarray
     probs: np.ndarray  # the unconstrained chain's P(s' | s)
     end: np.ndarray  # P(END | s)
+    context: np.ndarray
+    pitch: np.ndarray
+
+    @classmethod
+    def from_edges(cls, src, dst, probs, end, context, pitch) -> Lattice:
+        order = np.argsort(src, kind="stable")
+        indptr = np.zeros(len(end) + 1, np.int64)
+        np.cumsum(np.bincount(src, minlength=len(end)), out=indptr[1:])
+        return cls(indptr, dst[order], probs[order], end, context, pitch)
 
     def __post_init__(self):
-        n = len(self.states)
+        n = len(self.end)
         self.matrix = scipy.sparse.csr_matrix((self.probs, self.cols, self.indptr), shape=(n, n))
+        self._cumulative = None
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def sources(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self)), np.diff(self.indptr))
 
     def matvec(self, vector: np.ndarray) -> np.ndarray:
         """``out[i] = sum_j P(j | i) vector[j]``."""
         return self.matrix @ vector
 
+    def restrict(self, keep: np.ndarray) -> Lattice:
+        """The chain on the states ``keep`` allows (the start always stays); moves into others are dropped."""
+        keep = keep.copy()
+        keep[0] = True
+        number = np.cumsum(keep) - 1
+        src = self.sources()
+        ok = keep[src] & keep[self.cols]
+        return Lattice.from_edges(number[src[ok]], number[self.cols[ok]], self.probs[ok], self.end[keep],
+                                  self.context[keep], self.pitch[keep])
 
-def build_lattice(start: Hashable, expand: Callable, accept: Callable[[Hashable], bool]) -> Lattice:
+    def cumulative(self) -> np.ndarray:
+        """Each move's cumulative probability within its row, plus the row's number: one sorted array,
+        so that a draw for many states at once is one ``searchsorted``."""
+        if self._cumulative is None:
+            src = self.sources()
+            total = np.cumsum(self.probs)
+            before = np.concatenate([[0.0], total])[self.indptr[:-1]]
+            self._cumulative = src + (total - before[src])
+        return self._cumulative
+
+
+def closure(expand: Callable, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """States reachable from state code 0, breadth first, a whole frontier expanded at once.
+
+    ``expand(codes) -> (owner, next_codes, probs, end)`` gives the moves out of
+    each code (``owner`` indexes ``codes``), already without the states the
+    constraints refuse. Codes are below ``size``. Returns the codes of the
+    states in their new numbering, then the moves (src, dst, probs) and end.
+    """
+    number = np.full(size, -1, np.int64)
+    number[0] = 0
+    codes, srcs, dsts, probs, ends = [np.zeros(1, np.int64)], [], [], [], []
+    frontier, count = codes[0], 1
+    while len(frontier):
+        owner, nxt, p, end = expand(frontier)
+        new = np.unique(nxt[number[nxt] < 0])
+        number[new] = count + np.arange(len(new))
+        count += len(new)
+        if count > MAX_STATES:
+            raise CadenzaError(f"the constrained problem has over {MAX_STATES} states: "
+                               "use a lower order, a narrower range or a larger max_copy")
+        srcs.append(number[frontier][owner])
+        dsts.append(number[nxt])
+        probs.append(p)
+        ends.append(end)
+        codes.append(new)
+        frontier = new
+    return (np.concatenate(codes), np.concatenate(srcs), np.concatenate(dsts), np.concatenate(probs),
+            np.concatenate(ends))
+
+
+def build_lattice(start: Hashable, expand: Callable, accept: Callable[[Hashable], bool]):
     """Breadth-first closure of ``start`` under ``expand``, keeping states ``accept`` allows.
 
     ``expand(state) -> (next_states, probs, end_prob)`` gives the unconstrained
     chain's transitions out of a state. Probabilities of states refused by
     ``accept`` are dropped, not redistributed: that is what conditioning means.
+    Returns the states (the start first) and the CSR arrays indptr, cols, probs, end.
     """
     index = {start: 0}
     states = [start]
@@ -165,33 +238,102 @@ def build_lattice(start: Hashable, expand: Callable, accept: Callable[[Hashable]
         indptr.append(len(cols))
         end.append(pe)
         i += 1
-    return Lattice(states, np.asarray(indptr, np.int64), np.asarray(cols, np.int64),
-                   np.asarray(probs, np.float64), np.asarray(end, np.float64))
+    return (states, np.asarray(indptr, np.int64), np.asarray(cols, np.int64),
+            np.asarray(probs, np.float64), np.asarray(end, np.float64))
 
 
-def backward(lattice: Lattice, masks: list[np.ndarray], natural_end: bool) -> np.ndarray | None:
-    """``beta[t]`` for t = 0 .. L-1 (rows rescaled to max 1), or None when no sequence satisfies the masks."""
+def backward(lattice: Lattice, masks, natural_end: bool) -> np.ndarray:
+    """``beta[t]`` for t = 0 .. L-1, rows rescaled to max 1 (all zero where nothing gets through)."""
     length = len(masks)
-    beta = np.zeros((length, len(lattice.states)))
-    last = masks[-1] * (lattice.end if natural_end else 1.0)
+    beta = np.zeros((length, len(lattice)))
+    row = masks[-1] * (lattice.end if natural_end else 1.0)
     for t in range(length - 1, -1, -1):
-        row = last if t == length - 1 else masks[t] * lattice.matvec(beta[t + 1])
+        if t < length - 1:
+            row = masks[t] * lattice.matvec(beta[t + 1])
         top = row.max(initial=0.0)
-        if not top > 0:
-            return None
-        beta[t] = row / top
-    if not lattice.matvec(beta[0])[0] > 0:
-        return None
+        beta[t] = row / top if top > 0 else row
     return beta
 
 
-def sample_path(lattice: Lattice, beta: np.ndarray, rng: np.random.Generator) -> list[int]:
-    """Indices of the states visited at t = 0 .. L-1, drawn from the renormalised chain."""
-    path, state = [], 0
-    for t in range(len(beta)):
-        lo, hi = lattice.indptr[state], lattice.indptr[state + 1]
-        cols = lattice.cols[lo:hi]
-        weights = lattice.probs[lo:hi] * beta[t][cols]
-        state = int(cols[rng.choice(len(cols), p=weights / weights.sum())])
-        path.append(state)
-    return path
+def possible(lattice: Lattice, beta: np.ndarray, step: int = 0) -> bool:
+    """Whether a path from the start satisfies the masks from ``beta[step]`` on."""
+    return bool(lattice.matvec(beta[step])[0] > 0)
+
+
+def _draw(weight: np.ndarray, indptr: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each path, the move it takes from row ``rows[i]`` (moves of row r: indptr[r]:indptr[r+1]),
+    chosen with probability proportional to ``weight`` by the number ``u[i]`` in [0, 1).
+
+    The rows are normalised and laid end to end, row r spanning [r, r + 1), so that
+    every path's draw is one ``searchsorted`` in the same array.
+    """
+    row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    total = np.bincount(row, weight, minlength=len(indptr) - 1)
+    share = np.divide(weight, total[row], out=np.zeros_like(weight), where=total[row] > 0)
+    cumulative = np.cumsum(share)
+    before = np.concatenate([[0.0], cumulative])[indptr[:-1]]
+    pick = np.searchsorted(row + cumulative - before[row], rows + u, side="right")
+    pick = np.clip(pick, indptr[rows], indptr[rows + 1] - 1)
+    for i in np.flatnonzero(weight[pick] == 0):  # rounding at a row's edge: take its last real move
+        lo = indptr[rows[i]]
+        pick[i] = lo + np.flatnonzero(weight[lo:indptr[rows[i] + 1]])[-1]
+    return pick
+
+
+def sample_paths(lattice: Lattice, beta: np.ndarray, uniforms: np.ndarray,
+                 offsets: np.ndarray | None = None) -> np.ndarray:
+    """States of many paths drawn from the renormalised chain, all at once.
+
+    Step t moves every path from ``s`` to ``s'`` with probability
+    ``P(s' | s) beta_t(s') / sum``, using ``uniforms[i, t]`` for path i. Path i
+    starts at step ``offsets[i]`` (its earlier entries are -1): paths of
+    different lengths share the backward sums of the longest, since those
+    depend only on the steps left.
+    """
+    n, length = uniforms.shape
+    offsets = np.zeros(n, np.int64) if offsets is None else offsets
+    paths = np.full((n, length), -1, np.int64)
+    state = np.zeros(n, np.int64)
+    for t in range(length):
+        live = np.flatnonzero(offsets <= t)
+        s = state[live]
+        lo = lattice.indptr[s]
+        degree = lattice.indptr[s + 1] - lo
+        if degree.sum() < len(lattice.cols):  # weigh only the moves out of the paths' states
+            edge = ragged(lo, degree)
+            weight = lattice.probs[edge] * beta[t][lattice.cols[edge]]
+            rows = np.concatenate([[0], np.cumsum(degree)])
+            edge = edge[_draw(weight, rows, np.arange(len(live)), uniforms[live, t])]
+        else:  # many paths: weigh every move of the lattice once
+            weight = lattice.probs * beta[t][lattice.cols]
+            edge = _draw(weight, lattice.indptr, s, uniforms[live, t])
+        state[live] = lattice.cols[edge]
+        paths[live, t] = state[live]
+    return paths
+
+
+def sample_until_end(lattice: Lattice, n: int, uniforms: Callable[[np.ndarray, int], np.ndarray],
+                     max_length: int) -> list[np.ndarray]:
+    """Paths of the unconstrained chain run until each chooses to end (never before its first move).
+
+    ``uniforms(paths, t)`` gives a number in [0, 1) for each of the ``n`` paths still running at step t.
+    """
+    cumulative = lattice.cumulative()
+    paths = np.full((n, max_length), -1, np.int64)
+    state = np.zeros(n, np.int64)
+    live = np.arange(n)
+    for t in range(max_length):
+        if not len(live):
+            break
+        s = state[live]
+        u = uniforms(live, t)
+        if t == 0:
+            u = u * (1.0 - lattice.end[s])  # the first move is never the end
+        pick = np.searchsorted(cumulative, s + u, side="right")
+        if t == 0:
+            pick = np.minimum(pick, np.maximum(lattice.indptr[s + 1] - 1, lattice.indptr[s]))
+        going = pick < lattice.indptr[s + 1]
+        live, pick = live[going], pick[going]
+        state[live] = lattice.cols[pick]
+        paths[live, t] = state[live]
+    return [p[p >= 0] for p in paths]
