@@ -70,7 +70,7 @@ melody_strategy = st.lists(st.tuples(st.integers(48, 84), st.sampled_from([1, 2,
                            min_size=1, max_size=12)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(melody=melody_strategy)
 def test_musicxml_round_trip_keeps_grid_aligned_melodies(melody, tmp_path):
     # Durations in sixteenths: what MusicXML can spell exactly.
@@ -82,6 +82,13 @@ def test_musicxml_round_trip_keeps_grid_aligned_melodies(melody, tmp_path):
     again = read_score(write_musicxml(score, tmp_path / "x.musicxml"))
     got = [(n.time, n.duration, n.pitch) for n in again.tracks[0].notes]
     assert got == [(t, d, p) for t, d, p, _ in notes]
+
+
+def test_musicxml_keeps_a_dotted_rhythm_music21_would_requantise(tmp_path):
+    # Found by hypothesis: music21's own MIDI quantiser moved the third note.
+    notes = [(0, 360, 48, 80), (360, 720, 48, 80), (1080, 960, 64, 80)]
+    again = read_score(write_musicxml(_score([notes]), tmp_path / "x.musicxml"))
+    assert [(n.time, n.duration, n.pitch) for n in again.tracks[0].notes] == [n[:3] for n in notes]
 
 
 def test_read_abc_and_pickup_bar(tmp_path):

@@ -14,6 +14,7 @@ where the score has them.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import symusic
@@ -178,14 +179,22 @@ def write_midi(score: symusic.Score, path: str | os.PathLike) -> Path:
 
 
 def to_music21(score: symusic.Score):
-    """A music21 stream of ``score``, quantised by music21's MIDI reader.
+    """A music21 stream of ``score``, built by music21's MIDI reader.
 
     music21's MIDI import splits overlapping notes of one track into voices
-    and spells the notation, which a direct note-by-note build would not.
+    and spells the notation. Its own quantiser moves notes that are already
+    exact (a dotted eighth followed by a dotted quarter, say), so the score
+    is snapped here to a grid of 1/24 quarter (32nds and sixteenth triplets
+    stay exact) and music21's quantiser is switched off.
     """
     import music21
 
-    return music21.converter.parse(score.dumps_midi(), format="midi")
+    from cadenza.music.transforms import quantize
+
+    if score.ticks_per_quarter % 24:
+        score = score.resample(TPQ)
+    exact = quantize(score, Fraction(1, 24))
+    return music21.converter.parse(exact.dumps_midi(), format="midi", quantizePost=False)
 
 
 def write_musicxml(score: symusic.Score, path: str | os.PathLike, title: str | None = None) -> Path:
