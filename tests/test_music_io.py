@@ -160,3 +160,11 @@ def test_write_score_picks_format_by_suffix(tmp_path):
     assert b"score-partwise" in io.write_score(score, tmp_path / "a.musicxml").read_bytes()[:2000]
     with pytest.raises(CadenzaError, match="cannot write"):
         io.write_score(score, tmp_path / "a.pdf")
+
+
+def test_ties_merge_across_bars(tmp_path):
+    # (music21's ABC reader drops ties written on chords, "[FA]2-", so none here.)
+    path = tmp_path / "tied.abc"
+    path.write_text("X:1\nT:t\nM:3/4\nL:1/8\nK:D\n[FA]2 F4-|F2 d2-|d2 e4|\n")
+    notes = [(n.time, n.duration, n.pitch) for n in read_score(path).tracks[0].notes]
+    assert notes == [(0, 480, 66), (0, 480, 69), (480, 1440, 66), (1920, 960, 74), (2880, 960, 76)]

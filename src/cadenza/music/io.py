@@ -140,17 +140,7 @@ def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram else 0
         part_id = part.id if isinstance(part.id, str) else None
         track = symusic.Track(part.partName or part_id or f"Part {index + 1}", int(program), False)
-        flat = part.stripTies().flatten()
-        for element in flat.notes:
-            length = float(element.quarterLength)
-            if length <= 0:  # grace notes have no duration of their own
-                continue
-            velocity = element.volume.velocity if element.volume.velocity else DEFAULT_VELOCITY
-            start = ticks(element.offset + shift)
-            for pitch in element.pitches:
-                if 0 <= pitch.midi <= 127:
-                    track.notes.append(symusic.Note(start, ticks(length), int(pitch.midi), int(velocity)))
-        track.notes.sort(key=lambda n: (n.time, n.pitch))
+        track.notes = _merge_ties(part.flatten().notes, ticks, shift)
         score.tracks.append(track)
 
     flat0 = parts[0].flatten()
@@ -170,6 +160,40 @@ def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
     for offset, bpm in marks:
         score.tempos.append(symusic.Tempo(ticks(offset + shift) if offset else 0, float(bpm)))
     return score
+
+
+def _merge_ties(elements, ticks, shift: float) -> list:
+    """Notes of a flattened part, tied notes merged into one.
+
+    Ties are matched by MIDI number, not by spelling: music21's own
+    ``stripTies`` misses a tie whose notes a key signature spells differently.
+    """
+    notes, open_ties = [], {}  # MIDI pitch -> index in notes of the note a tie continues
+    for element in elements:
+        length = float(element.quarterLength)
+        if length <= 0:  # grace notes have no duration of their own
+            continue
+        velocity = element.volume.velocity if element.volume.velocity else DEFAULT_VELOCITY
+        start, end = ticks(element.offset + shift), ticks(element.offset + shift + length)
+        ties = [n.tie or element.tie for n in element.notes] if element.isChord else [element.tie]
+        for pitch, tie in zip(element.pitches, ties):
+            midi = int(pitch.midi)
+            if not 0 <= midi <= 127:
+                continue
+            kind = tie.type if tie is not None else None
+            held = open_ties.get(midi)
+            if kind in ("continue", "stop") and held is not None and notes[held][0] + notes[held][1] == start:
+                notes[held][1] = end - notes[held][0]
+                if kind == "stop":
+                    del open_ties[midi]
+                continue
+            notes.append([start, end - start, midi, int(velocity)])
+            if kind in ("start", "continue"):
+                open_ties[midi] = len(notes) - 1
+            else:
+                open_ties.pop(midi, None)
+    notes.sort(key=lambda n: (n[0], n[2]))
+    return [symusic.Note(*n) for n in notes]
 
 
 def write_midi(score: symusic.Score, path: str | os.PathLike) -> Path:
