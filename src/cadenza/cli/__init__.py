@@ -16,6 +16,7 @@ from cadenza.errors import CadenzaError
 from cadenza.cli import core  # noqa: E402,F401
 from cadenza.cli import evaluate  # noqa: E402,F401
 from cadenza.cli import studio  # noqa: E402,F401
+from cadenza.cli import neural  # noqa: E402,F401
 
 
 def command() -> click.Group:

@@ -1,0 +1,125 @@
+"""Melody LSTM in the folk-rnn style.
+
+Sturm, Santos, Ben-Tal & Korshunova, "Music transcription modelling and
+composition using deep learning", CSMC 2016 (folk-rnn): a stack of LSTM
+layers (Hochreiter & Schmidhuber, "Long short-term memory", Neural
+Computation 9(8), 1997) predicts the next token of a tune, trained with
+cross-entropy and dropout, sampled token by token with a temperature until
+the stop token.
+
+What it reproduces: the architecture (embedding, stacked LSTM with dropout
+between layers, softmax over the vocabulary; folk-rnn's 3 x 512 with
+dropout 0.5 is the ``base`` preset), next-token training, temperature
+sampling and the end-of-tune token. What it changes: folk-rnn reads ABC
+text tokens (meter, key, pitch with accidentals and octave, duration, bar
+lines); here the tokens are miditok's REMI or TSD events (bars, positions,
+pitches, durations) with style/key/meter tokens in front, the same stream
+the transformer reads, so the two compare on equal terms. Training windows
+are ``context`` tokens long (folk-rnn used whole tunes); likelihood and
+sampling run over whole pieces with the recurrent state carried along. A
+grammar mask keeps every sample decodable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from cadenza.errors import CadenzaError
+from cadenza.models.base import option, register
+from cadenza.models.symbolic.token_lm import TokenConfig, TokenLanguageModel
+
+
+@dataclass
+class LSTMConfig(TokenConfig):
+    layers: int = option(2, "Stacked LSTM layers (folk-rnn: 3).")
+    hidden: int = option(256, "Units a layer (folk-rnn: 512).")
+    embedding: int = option(64, "Size of the token embedding.")
+    dropout: float = option(0.3, "Dropout between layers (folk-rnn: 0.5).")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.layers < 1 or self.hidden < 1 or self.embedding < 1:
+            raise ValueError("layers, hidden and embedding must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class MelodyLSTM(nn.Module):
+    """ids ``[B, T]`` -> next-token logits ``[B, T, V]`` (and the recurrent state)."""
+
+    def __init__(self, vocab_size: int, config: LSTMConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, config.embedding)
+        self.lstm = nn.LSTM(config.embedding, config.hidden, config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden, vocab_size)
+
+    def forward(self, ids: torch.Tensor, state=None):
+        x = self.embed(ids)  # [B, T, E]
+        y, state = self.lstm(x, state)  # [B, T, H]
+        return self.head(self.drop(y)), state  # [B, T, V]
+
+
+@register
+class LSTM(TokenLanguageModel):
+    """Melody LSTM in the folk-rnn style (Sturm et al. 2016) over REMI/TSD tokens."""
+
+    name: ClassVar[str] = "lstm"
+    Config: ClassVar[type] = LSTMConfig
+    tiny_config: ClassVar[dict] = {"layers": 1, "hidden": 32, "embedding": 16, "context": 64, "batch_size": 8, "max_steps": 12,
+                                       "steps_per_epoch": 6, "transpose": 2, "dropout": 0.0}
+    tiny_sampling: ClassVar[dict] = {"length": 24}
+    presets: ClassVar[dict[str, dict]] = {
+        "tiny": {"layers": 2, "hidden": 256, "embedding": 64, "context": 256, "batch_size": 16, "max_steps": 1500,
+                     "steps_per_epoch": 100, "learning_rate": 3e-3, "patience": 4, "dropout": 0.3},
+        # folk-rnn's size
+        "base": {"layers": 3, "hidden": 512, "embedding": 128, "context": 512, "batch_size": 64, "max_steps": 20_000,
+                     "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5, "accelerator": "auto", "devices": "auto"},
+    }
+
+    def _build_net(self, vocab_size: int) -> nn.Module:
+        return MelodyLSTM(vocab_size, self.config)
+
+    @staticmethod
+    def _logits(net, input_ids, attention_mask):
+        return net(input_ids)[0]
+
+    def _start(self, ids, options, use_cache: bool = True):
+        logits, state = self.net_(torch.tensor([ids]))
+        return logits[0, -1], state
+
+    def _step(self, ids, memory):
+        logits, state = self.net_(torch.tensor([[ids[-1]]]), memory)
+        return logits[0, -1], state
+
+    def _sequence_nll(self, ids) -> float:
+        x = torch.tensor([ids])
+        logits, _ = self.net_(x[:, :-1])  # the whole piece, state carried along
+        return float(nn.functional.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum"))
+
+    def _state(self):
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return arrays, self._tokenizer_extra()
+
+    def _load_state(self, arrays, extra):
+        self._extra = extra
+        self._arrays = arrays
+
+    def _save_files(self, directory) -> None:
+        self.tokenizer_.save(directory)
+
+    def _load_files(self, directory) -> None:
+        if not self._arrays:
+            raise CadenzaError(f"{directory}: checkpoint incomplete, missing model.safetensors")
+        self._load_tokenizer(directory, self._extra)
+        net = MelodyLSTM(self.tokenizer_.vocab_size, self.config)
+        try:
+            net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._arrays.items()})
+        except RuntimeError as exc:
+            raise CadenzaError(f"{directory}: tokenizer/model mismatch ({str(exc).splitlines()[0][:160]})") from None
+        self.net_ = net.eval()
