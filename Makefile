@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
+NODEPS := tinysoundfont==0.3.7 torchcrepe==0.0.24
 
 .PHONY: setup demo test test-fast bench clean
 
@@ -19,6 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -e '.[all,dev]'
+	# Without their dependencies: tinysoundfont's pyaudio needs PortAudio headers
+	# (only its live playback uses it); torchcrepe's torchaudio does not load
+	# with this torch (only its audio loader uses it).
+	$(PIP) install --quiet --no-deps $(NODEPS)
 	touch $(STAMP)
 
 demo: setup

@@ -15,6 +15,7 @@ from cadenza.errors import CadenzaError
 # Importing a command module adds its commands to ``app``.
 from cadenza.cli import core  # noqa: E402,F401
 from cadenza.cli import evaluate  # noqa: E402,F401
+from cadenza.cli import audio  # noqa: E402,F401
 from cadenza.cli import studio  # noqa: E402,F401
 from cadenza.cli import neural  # noqa: E402,F401
 

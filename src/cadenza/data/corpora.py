@@ -361,6 +361,10 @@ def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
     """
     if split not in SPLITS + ("all",):
         raise CadenzaError(f"unknown split {split!r} (expected train, valid, test or all)")
+    from cadenza.data.audio_sets import AUDIO_SETS, audio_set
+
+    if str(name) in AUDIO_SETS:  # a named audio set (violin, notes, ...): an AudioSet, not scores
+        return audio_set(name, split, progress)
     label, _, _, _ = _source(name)
     cache = build_cache(name, workers=workers, progress=progress)
     index = json.loads((cache / "index.json").read_text(encoding="utf-8"))

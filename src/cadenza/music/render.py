@@ -1,12 +1,17 @@
-"""Rendering scores to audio through a SoundFont (symusic's synthesizer).
+"""Rendering scores to audio through a SoundFont (TinySoundFont).
 
 The default SoundFont is the General MIDI ``TimGM6mb.sf2`` that pretty_midi
 ships, so rendering works offline on a fresh install.
+
+The synthesizer is TinySoundFont (the ``tinysoundfont`` package). symusic
+0.5.9's own synthesizer plays many programs of this SoundFont at the wrong
+pitch (a piano's middle C sounds near G#5), and 0.6.0's does not run at all.
+Events are scheduled here, from the score in seconds, so tempo changes,
+programs and drum tracks (channel 10, bank 128) come out as written.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -16,6 +21,8 @@ import symusic
 from cadenza.errors import CadenzaError
 
 DEFAULT_SAMPLE_RATE = 22050
+TAIL_SECONDS = 1.0  # let the last notes ring out
+DRUM_CHANNEL = 9
 
 
 def default_soundfont() -> Path:
@@ -24,9 +31,46 @@ def default_soundfont() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
-@functools.lru_cache(maxsize=4)
-def _synthesizer(soundfont: str, sample_rate: int):
-    return symusic.Synthesizer(soundfont, sample_rate, 0)
+def _channels(score: symusic.Score) -> list[int]:
+    """A MIDI channel a track: drums on 10, others spread over the other 15 by program."""
+    channels, by_program = [], {}
+    free = [c for c in range(16) if c != DRUM_CHANNEL]
+    for track in score.tracks:
+        if track.is_drum:
+            channels.append(DRUM_CHANNEL)
+        elif track.program in by_program:
+            channels.append(by_program[track.program])
+        else:
+            # More programs than channels: the last ones share a channel (and its program).
+            channel = free[min(len(by_program), len(free) - 1)]
+            by_program[track.program] = channel
+            channels.append(channel)
+    return channels
+
+
+def _synthesizer(soundfont: Path, sample_rate: int):
+    try:
+        import tinysoundfont
+    except ImportError:
+        raise CadenzaError("rendering needs tinysoundfont: pip install --no-deps tinysoundfont "
+                           "(make setup does this)") from None
+
+    synth = tinysoundfont.Synth(samplerate=int(sample_rate))
+    try:
+        sfid = synth.sfload(str(soundfont))
+    except Exception as exc:  # tinysoundfont raises SoundFontException on a corrupt file
+        raise CadenzaError(f"{soundfont}: cannot load SoundFont ({str(exc).splitlines()[0][:200]})") from None
+    return synth, sfid
+
+
+def _select(synth, sfid: int, channel: int, program: int, drums: bool) -> None:
+    bank = 128 if drums else 0
+    for preset in (program, 0):  # a SoundFont may lack a program: fall back to its first
+        try:
+            synth.program_select(channel, sfid, bank, preset, drums)
+            return
+        except RuntimeError:
+            continue
 
 
 def render(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
@@ -39,13 +83,36 @@ def render(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
         raise CadenzaError(f"{path}: not a SoundFont (.sf2 or .sf3)")
     if not 8000 <= int(sample_rate) <= 192000:
         raise CadenzaError(f"sample rate must be between 8000 and 192000 Hz, got {sample_rate}")
-    try:
-        synth = _synthesizer(str(path), int(sample_rate))
-    except Exception as exc:  # the synthesizer rejects a corrupt SoundFont with a RuntimeError
-        raise CadenzaError(f"{path}: cannot load SoundFont ({str(exc).splitlines()[0][:200]})") from None
-    audio = np.array(synth.render(score, True), dtype=np.float32)  # [2, samples]
+    sample_rate = int(sample_rate)
+    synth, sfid = _synthesizer(path, sample_rate)
+    timed = score.to("second")
+    channels = _channels(score)
+    events = []  # (sample, order, channel, key, velocity): note-offs (order 0) before note-ons
+    for track, channel in zip(timed.tracks, channels):
+        _select(synth, sfid, channel, track.program, track.is_drum)
+        for note in track.notes:
+            start = int(round(note.time * sample_rate))
+            end = max(start + 1, int(round(note.end * sample_rate)))
+            events.append((start, 1, channel, note.pitch, max(1, min(127, note.velocity))))
+            events.append((end, 0, channel, note.pitch, 0))
+    events.sort()
+    total = (events[-1][0] if events else 0) + int(TAIL_SECONDS * sample_rate)
+    chunks, cursor = [], 0
+    for sample, order, channel, key, velocity in events:
+        if sample > cursor:
+            chunks.append(np.frombuffer(synth.generate(sample - cursor), dtype=np.float32).copy())
+            cursor = sample
+        if order:
+            synth.noteon(channel, key, velocity)
+        else:
+            synth.noteoff(channel, key)
+    if total > cursor:
+        chunks.append(np.frombuffer(synth.generate(total - cursor), dtype=np.float32).copy())
+    audio = np.concatenate(chunks) if chunks else np.zeros(2 * total, dtype=np.float32)
+    audio = audio.reshape(-1, 2).T  # interleaved stereo -> [2, samples]
     if not stereo:
         audio = audio.mean(axis=0, keepdims=True)
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0.99:
         audio *= 0.99 / peak

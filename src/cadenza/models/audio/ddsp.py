@@ -1,0 +1,469 @@
+"""DDSP: a learned instrument made of a harmonic synthesiser, filtered noise and a room.
+
+Engel, Hantrakul, Gu & Roberts 2020, "DDSP: Differentiable Digital Signal
+Processing", ICLR (https://arxiv.org/abs/2001.04643).
+
+Reproduced: the supervised decoder of the paper's timbre-transfer model.
+f0 and A-weighted loudness a frame (250 frames a second at 16 kHz) go
+through MLPs and a GRU to the controls of an additive synthesiser (overall
+amplitude and a normalised distribution over harmonics, zero above Nyquist)
+and of a filtered-noise synthesiser (a frequency response a frame); a
+learned reverb adds the room. Trained end to end with the multi-resolution
+spectral loss (magnitude + log magnitude, FFT sizes 2048 to 64).
+
+Changed: the GRU and the control upsampling are causal (each frame's
+samples glide from the previous frame to this one) so the same code streams
+block by block in real time (``stream()``) and renders offline with the
+same samples; inference noise comes from a fixed table read by absolute
+position (seeded), for the same reason. Loudness is an A-weighted power in
+dB (see :func:`cadenza.audio.features.loudness`). No timbre latent z (the
+paper's optional encoder); ``tiny`` is a much smaller decoder for a CPU.
+Playing a score uses a causal note-to-loudness envelope calibrated on the
+training set (:mod:`cadenza.realtime.controls`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cadenza.audio import dsp
+from cadenza.audio.features import LOUDNESS_FLOOR_DB, check_audio, hz_to_midi, loudness, pitch
+from cadenza.config import option
+from cadenza.errors import CadenzaError
+from cadenza.models.base import Sampling as BaseSampling
+from cadenza.models.base import register
+from cadenza.models.neural import NeuralGenerator
+from cadenza.realtime.controls import Envelope, NoteTracker, ScoreControls
+from cadenza.train.engine import TrainingConfig
+
+
+@dataclass
+class Config(TrainingConfig):
+    sample_rate: int = option(16000, "Audio sample rate in Hz.")
+    hop: int = option(64, "Samples a control frame (64 at 16 kHz: 250 frames a second).")
+    n_harmonics: int = option(60, "Sinusoids of the harmonic synthesiser.")
+    n_noise_bands: int = option(65, "Frequency bands of the noise filter.")
+    hidden: int = option(256, "Width of the MLPs.")
+    gru: int = option(512, "Width of the GRU.")
+    mlp_layers: int = option(3, "Layers of each MLP (dense, layer norm, ReLU).")
+    reverb_seconds: float = option(0.5, "Length of the learned impulse response.")
+    example_seconds: float = option(2.0, "Length of a training example.")
+    fft_sizes: list[int] = option([2048, 1024, 512, 256, 128, 64], "FFT sizes of the spectral loss.")
+    program: int = option(40, "General MIDI program that plays the scores when fit is given scores (40: violin).")
+    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.")
+
+    def __post_init__(self):
+        if self.sample_rate < 8000 or self.hop < 8 or self.sample_rate % self.hop:
+            raise ValueError("sample_rate must be at least 8000 and a multiple of hop (at least 8)")
+        if self.n_harmonics < 1 or self.n_noise_bands < 2 or self.hidden < 1 or self.gru < 1 or self.mlp_layers < 1:
+            raise ValueError("n_harmonics, hidden, gru and mlp_layers must be positive, n_noise_bands at least 2")
+        if not 0 < self.reverb_seconds <= 4 or not self.example_seconds * self.sample_rate >= 4 * self.hop:
+            raise ValueError("reverb_seconds must be in (0, 4] and an example at least 4 frames long")
+        if not self.fft_sizes or min(self.fft_sizes) < 16:
+            raise ValueError("fft_sizes must be a non-empty list of sizes of at least 16")
+        if not 0 <= self.program <= 127 or not self.max_audio_minutes > 0:
+            raise ValueError("program must be 0-127 and max_audio_minutes positive")
+
+
+@dataclass
+class Sampling(BaseSampling):
+    midi: str | None = option(None, "Score to play (.mid, .musicxml, .abc, ...); default: a held-out melody "
+                                    "kept from training.")
+    pitch_shift: float = option(0.0, "Transpose by this many semitones.")
+    loudness_shift: float = option(0.0, "Add this many dB of loudness.")
+
+
+def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
+    parts = []
+    for i in range(layers):
+        parts += [nn.Linear(inputs if i == 0 else width, width), nn.LayerNorm(width), nn.ReLU()]
+    return nn.Sequential(*parts)
+
+
+class DDSPNet(nn.Module):
+    """Decoder (f0, loudness -> synthesiser controls) and the synthesisers."""
+
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c = c
+        self.f0_mlp = _mlp(1, c.hidden, c.mlp_layers)
+        self.loudness_mlp = _mlp(1, c.hidden, c.mlp_layers)
+        self.gru = nn.GRU(2 * c.hidden, c.gru, batch_first=True)
+        self.out_mlp = _mlp(c.gru + 2 * c.hidden, c.hidden, c.mlp_layers)
+        self.project = nn.Linear(c.hidden, 1 + c.n_harmonics + c.n_noise_bands)
+        self.reverb = dsp.Reverb(int(c.reverb_seconds * c.sample_rate), c.sample_rate)
+
+    def controls(self, f0, loudness_db, hidden=None, previous_f0=None):
+        """``[b, t]`` f0 (Hz) and loudness (dB) -> harmonic amplitudes ``[b, t, K]``,
+        noise magnitudes ``[b, t, bands]``, GRU state."""
+        pitch_in = torch.log2(f0.clamp(min=1.0) / 440) * 12 + 69  # MIDI pitch
+        x = torch.cat([self.f0_mlp(pitch_in[..., None] / 127),
+                       self.loudness_mlp((loudness_db[..., None] - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB)], -1)
+        y, hidden = self.gru(x, hidden)
+        out = self.project(self.out_mlp(torch.cat([y, x], -1)))  # [b, t, 1 + K + bands]
+        amplitude = dsp.exp_sigmoid(out[..., :1])
+        distribution = dsp.exp_sigmoid(out[..., 1:1 + self.c.n_harmonics])
+        # Zero harmonics above Nyquist anywhere in the frame's glide, then renormalise.
+        before = torch.cat([(f0[:, :1] if previous_f0 is None else previous_f0[:, None]), f0[:, :-1]], 1)
+        distribution = distribution * dsp.nyquist_mask(torch.maximum(f0, before), self.c.n_harmonics,
+                                                       self.c.sample_rate)
+        distribution = distribution / distribution.sum(-1, keepdim=True).clamp(min=1e-7)
+        noise = dsp.exp_sigmoid(out[..., 1 + self.c.n_harmonics:] - 5.0)
+        return amplitude * distribution, noise, hidden
+
+    def forward(self, f0, loudness_db, state: dict | None = None, noise=None):
+        """Audio ``[b, t*hop]`` for ``[b, t]`` controls; ``state`` carries everything across
+        calls (None: a fresh start). ``noise`` ``[b, t*hop]`` (None: fresh uniform noise)."""
+        state = dict(state or {})
+        hop = self.c.hop
+        amplitudes, magnitudes, state["hidden"] = self.controls(f0, loudness_db, state.get("hidden"),
+                                                                state.get("f0"))
+        harmonic, state["phase"], state["glide"] = dsp.harmonic_synth(
+            f0, amplitudes, hop, self.c.sample_rate, state.get("phase"), state.get("glide"))
+        if noise is None:
+            noise = torch.rand(f0.shape[0], f0.shape[1] * hop, device=f0.device) * 2 - 1
+        filtered, state["noise_tail"] = dsp.filtered_noise(magnitudes, noise, state.get("noise_tail"))
+        audio, state["reverb_tail"] = self.reverb(harmonic + filtered, state.get("reverb_tail"))
+        state["f0"] = f0[:, -1]
+        return audio, state
+
+
+class DDSPSystem:
+    """The Lightning training recipe: the multi-resolution spectral loss (built lazily so
+    importing this module does not import Lightning)."""
+
+    def __new__(cls, net: DDSPNet, config: Config):
+        import lightning as L
+
+        class System(L.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def _loss(self, batch):
+                f0, ld, audio = batch
+                predicted, _ = self.net(f0, ld)
+                return dsp.multi_resolution_stft_loss(predicted, audio, tuple(config.fft_sizes))
+
+            def training_step(self, batch, _):
+                loss = self._loss(batch)
+                self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+                return loss
+
+            def validation_step(self, batch, _):
+                self.log("valid_loss", self._loss(batch), on_epoch=True, prog_bar=True)
+
+            def configure_optimizers(self):
+                return torch.optim.AdamW(self.parameters(), lr=config.learning_rate,
+                                         weight_decay=config.weight_decay)
+
+        return System()
+
+
+class _Examples(torch.utils.data.Dataset):
+    def __init__(self, arrays: dict):
+        self.f0, self.ld, self.audio = (torch.from_numpy(arrays[k]) for k in ("f0", "loudness", "audio"))
+
+    def __len__(self):
+        return len(self.f0)
+
+    def __getitem__(self, i):
+        return self.f0[i], self.ld[i], self.audio[i]
+
+
+@register
+class DDSP(NeuralGenerator):
+    """DDSP (Engel et al. 2020): a learned instrument (harmonic + noise + reverb) driven by f0 and loudness."""
+
+    name = "ddsp"
+    domain = "audio"
+    Config = Config
+    Sampling = Sampling
+    presets = {
+        "tiny": dict(hidden=64, gru=96, mlp_layers=1, n_harmonics=40, n_noise_bands=33, reverb_seconds=0.25,
+                     example_seconds=1.0, fft_sizes=[1024, 512, 256, 128, 64], batch_size=8,
+                     learning_rate=3e-3, max_steps=4000, max_minutes=18.0, steps_per_epoch=200, patience=4),
+        "base": dict(batch_size=32, learning_rate=1e-3, max_steps=30000, steps_per_epoch=1000),
+    }
+    tiny_config = dict(hidden=16, gru=16, mlp_layers=1, n_harmonics=8, n_noise_bands=9, reverb_seconds=0.05,
+                       example_seconds=0.25, fft_sizes=[256, 64], batch_size=2, max_steps=2, steps_per_epoch=2,
+                       max_audio_minutes=0.2)
+    tiny_sampling = dict(length=200)
+
+    # --- data ------------------------------------------------------------------------
+
+    def _as_audio_set(self, data, split: str):
+        from cadenza.data.audio_sets import AudioSet, from_scores
+
+        if isinstance(data, AudioSet):
+            if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
+                raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
+                                   f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
+            return data
+        pieces = list(data)
+        if not pieces:
+            return None
+        return from_scores(pieces, self.config.program, getattr(data, "name", "scores"), split,
+                           self.config.sample_rate, self.config.hop,
+                           max_seconds=self.config.max_audio_minutes * 60)
+
+    def fit(self, pieces, valid=None, workdir: str | Path | None = None, progress: bool = False):
+        """Train on an :class:`~cadenza.data.audio_sets.AudioSet` (``cadenza.corpus("violin")``)
+        or on scores, which are played by GM ``program`` first."""
+        train = self._as_audio_set(pieces, "train")
+        if train is None or len(train) == 0:
+            raise CadenzaError(f"{self.name}: cannot fit on an empty corpus")
+        valid_set = self._as_audio_set(valid, "valid") if valid is not None else None
+        self._calibrate(train)
+        super().fit(_Packed(train), valid=_Packed(valid_set) if valid_set is not None and len(valid_set) else None,
+                    workdir=workdir, progress=progress)
+        self.data_spec_ = train.spec
+        self.demo_ = _demo_controls(valid_set if valid_set is not None and len(valid_set) else train)
+        if valid_set is not None and len(valid_set):
+            self.metrics_.update(resynthesis_metrics(self, valid_set, max_seconds=30.0))
+        return self
+
+    def _datasets(self, pieces, valid):
+        frames = int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop))
+        train = pieces[0].examples(frames, stride=frames // 2)
+        if len(train["f0"]) == 0:
+            train = pieces[0].examples(frames, stride=frames // 2, min_loudness_db=LOUDNESS_FLOOR_DB)
+        if len(train["f0"]) == 0:
+            raise CadenzaError(f"{self.name}: the audio is shorter than one {self.config.example_seconds} s example")
+        valid_set = None
+        if valid:
+            arrays = valid[0].examples(frames)
+            # A fixed, evenly spread subset keeps validation a small fraction of an epoch.
+            keep = np.unique(np.linspace(0, len(arrays["f0"]) - 1, min(len(arrays["f0"]), 64)).astype(int))
+            arrays = {k: v[keep] for k, v in arrays.items()} if len(arrays["f0"]) else arrays
+            valid_set = _Examples(arrays) if len(arrays["f0"]) else None
+        return _Examples(train), valid_set, None
+
+    def _system(self):
+        torch.manual_seed(self.config.seed)
+        return DDSPSystem(DDSPNet(self.config), self.config)
+
+    def _finish(self, system, result) -> None:
+        self.net_ = system.net.eval()
+
+    def _calibrate(self, data) -> None:
+        """Fit the note envelope (velocity -> loudness) that plays scores, on the training set."""
+        loud = np.concatenate(data.loudness)
+        floor = float(np.clip(np.percentile(loud, 5), LOUDNESS_FLOOR_DB, -30))
+        envelope = Envelope(floor_db=floor)
+        if data.velocity is not None:
+            velocity = np.concatenate(data.velocity)
+            on = velocity > 0
+            if on.sum() > 10 and np.ptp(velocity[on]) > 0:
+                slope, intercept = np.polyfit(velocity[on] / 127, loud[on], 1)
+                envelope = Envelope(float(intercept), float(slope), floor)
+            elif on.sum() > 10:
+                envelope = Envelope(float(np.median(loud[on])) - 25.0 * float(velocity[on][0]) / 127, 25.0, floor)
+        else:
+            voiced = loud[np.concatenate(data.confidence) > 0.5]
+            if len(voiced) > 10:
+                envelope = Envelope(float(np.percentile(voiced, 75)) - 25.0 * 100 / 127, 25.0, floor)
+        self.envelope_ = envelope
+
+    # --- state -----------------------------------------------------------------------
+
+    def _state(self):
+        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        arrays["demo"] = self.demo_
+        return arrays, {"envelope": asdict(self.envelope_)}
+
+    def _load_state(self, arrays, extra):
+        net = DDSPNet(self.config)
+        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
+        self.net_ = net.eval()
+        self.demo_ = np.array(arrays["demo"])
+        self.envelope_ = Envelope(**extra["envelope"])
+
+    # --- synthesis -------------------------------------------------------------------
+
+    def stream(self, seed: int = 0) -> DDSPStream:
+        """A :class:`cadenza.realtime.Stream` over blocks of control frames ``[frames, 2]``."""
+        self._check_fitted()
+        return DDSPStream(self, seed)
+
+    def render_controls(self, controls: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Audio ``[1, frames*hop]`` for control frames ``[frames, 2]`` (f0 Hz, loudness dB):
+        the streaming step run once over everything."""
+        stream = self.stream(seed)
+        stream.init_state()
+        return stream.step(controls)
+
+    def tracker(self) -> NoteTracker:
+        return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
+
+    def render_score(self, score, seed: int = 0, pitch_shift: float = 0.0, loudness_shift: float = 0.0,
+                     max_frames: int | None = None) -> np.ndarray:
+        """Play a score with the learned instrument (monophonic: the newest note wins)."""
+        self._check_fitted()
+        source = ScoreControls(score, self.tracker())
+        if not source.events:
+            raise CadenzaError("the score has no pitched notes to play")
+        frames = source.total_frames if max_frames is None else min(max_frames, source.total_frames)
+        controls = shift_controls(source.read(frames), pitch_shift, loudness_shift)
+        return self.render_controls(controls, seed)
+
+    def transfer(self, audio: np.ndarray, sample_rate: int, pitch_shift: float = 0.0, loudness_shift: float = 0.0,
+                 seed: int = 0, auto_level: bool = True, pitch_method: str = "auto") -> tuple[np.ndarray, list[str]]:
+        """Timbre transfer: the f0 and loudness of ``audio`` played by the learned instrument.
+        Returns ``(audio [1, samples], notes)``, notes saying what was adapted (resampling, mixing)."""
+        from cadenza.audio.resample import resample
+
+        self._check_fitted()
+        c = self.config
+        audio = check_audio(audio, "input audio")
+        notes = []
+        if audio.shape[0] > 1:
+            notes.append(f"mixed {audio.shape[0]} channels down to mono")
+            audio = audio.mean(axis=0, keepdims=True)
+        if sample_rate != c.sample_rate:
+            notes.append(f"resampled from {sample_rate} Hz to the model's {c.sample_rate} Hz")
+            audio = resample(audio, sample_rate, c.sample_rate)
+        if audio.shape[1] < max(c.hop, 1024):
+            raise CadenzaError(f"input audio: too short ({audio.shape[1] / c.sample_rate * 1000:.0f} ms; "
+                               f"at least {1024 / c.sample_rate * 1000:.0f} ms needed)")
+        if not np.abs(audio).max() > 1e-5:
+            raise CadenzaError("input audio: silent (no pitch anywhere)")
+        f0, confidence = pitch(audio, c.sample_rate, c.hop, pitch_method)
+        ld = loudness(audio, c.sample_rate, c.hop)
+        voiced = confidence >= 0.5
+        if not voiced.any():
+            raise CadenzaError("input audio: no pitch found anywhere (silence or noise)")
+        # Unvoiced frames keep the nearest voiced f0: the tracker's guesses there are noise.
+        index = np.arange(len(f0))
+        f0 = np.interp(index, index[voiced], f0[voiced]).astype(np.float32)
+        if auto_level:
+            # Bring the input's voiced level to the training set's note level (the paper's
+            # loudness adjustment): a quiet recording should not play a quiet instrument.
+            shift = self.envelope_.level(100) - float(np.percentile(ld[voiced], 90))
+            notes.append(f"loudness adjusted by {shift:+.1f} dB to the instrument's range")
+            loudness_shift += shift
+        controls = shift_controls(np.stack([f0, ld], 1), pitch_shift, loudness_shift)
+        return self.render_controls(controls, seed), notes
+
+    # --- the Generator API -------------------------------------------------------------
+
+    def _generate_one(self, rng, options):
+        seed = int(rng.integers(2**31))
+        if options.midi:
+            from cadenza.music.io import read_score
+
+            return self.render_score(read_score(options.midi), seed, options.pitch_shift,
+                                     options.loudness_shift, options.length), self.config.sample_rate
+        controls = self.demo_[:options.length] if options.length else self.demo_
+        controls = shift_controls(controls, options.pitch_shift, options.loudness_shift)
+        return self.render_controls(controls, seed), self.config.sample_rate
+
+    def _log_prob(self, pieces):
+        raise CadenzaError(f"{self.name} does not define a likelihood")
+
+
+class _Packed(list):
+    """One AudioSet passed through NeuralGenerator.fit (which makes lists of its input)."""
+
+    def __init__(self, audio_set):
+        super().__init__([audio_set])
+        self.spec = audio_set.spec
+
+
+def shift_controls(controls: np.ndarray, semitones: float, db: float) -> np.ndarray:
+    out = np.array(controls, dtype=np.float32, copy=True)
+    out[:, 0] *= 2 ** (semitones / 12)
+    out[:, 1] = np.maximum(out[:, 1] + db, LOUDNESS_FLOOR_DB)
+    return out
+
+
+def _demo_controls(data, seconds: float = 8.0) -> np.ndarray:
+    """The first clip's controls (up to ``seconds``), played by ``generate`` without a score."""
+    frames = int(seconds * data.sample_rate / data.hop)
+    return np.stack([data.f0[0][:frames], data.loudness[0][:frames]], 1).astype(np.float32)
+
+
+class DDSPStream:
+    """The streaming engine's DDSP: blocks of control frames in, audio out, state carried."""
+
+    def __init__(self, model: DDSP, seed: int = 0):
+        self.model, self.net = model, model.net_
+        self.sample_rate, self.channels, self.hop = model.config.sample_rate, 1, model.config.hop
+        self.noise = dsp.noise_table(seed)
+
+    def init_state(self) -> None:
+        self.state, self.position = None, 0
+
+    def step(self, block: np.ndarray) -> np.ndarray:
+        """``block`` ``[frames, 2]`` (f0 Hz, loudness dB) -> audio ``[1, frames * hop]``."""
+        block = np.asarray(block, dtype=np.float32).reshape(-1, 2)
+        count = len(block) * self.hop
+        index = (self.position + np.arange(count)) % len(self.noise)
+        self.position += count
+        with torch.inference_mode():
+            controls = torch.from_numpy(block)
+            audio, self.state = self.net(controls[None, :, 0], controls[None, :, 1], self.state,
+                                         self.noise[torch.from_numpy(index)][None])
+        return audio.numpy().astype(np.float32)
+
+
+def harmonic_baseline(f0: np.ndarray, loudness_db: np.ndarray, sample_rate: int, hop: int,
+                      n_harmonics: int = 20) -> np.ndarray:
+    """A plain harmonic-sine instrument: 1/k amplitudes, level from the loudness curve
+    (calibrated so that its own A-weighted loudness matches the curve on average)."""
+    f0_t = torch.from_numpy(np.asarray(f0, np.float32))[None]
+    k = torch.arange(1, n_harmonics + 1, dtype=torch.float32)
+    shape = (1 / k) * dsp.nyquist_mask(f0_t, n_harmonics, sample_rate)
+    shape = shape / shape.sum(-1, keepdim=True)
+    level = torch.from_numpy(10 ** (np.asarray(loudness_db, np.float32) / 20))[None, :, None]
+    audio, _, _ = dsp.harmonic_synth(f0_t, level * shape, hop, sample_rate)
+    audio = audio[0].numpy()
+    measured = loudness(audio, sample_rate, hop)
+    loud = np.asarray(loudness_db) > LOUDNESS_FLOOR_DB + 40
+    gain_db = float(np.median(np.asarray(loudness_db)[loud] - measured[loud])) if loud.any() else 0.0
+    return (audio * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def resynthesis_metrics(model: DDSP, data, max_seconds: float = 30.0) -> dict:
+    """Resynthesise held-out clips from their own f0 and loudness and measure the result:
+    loudness L1 (dB), f0 L1 (semitones, CREPE on the output against the true f0), and the
+    multi-resolution spectral distance of DDSP and of a harmonic-sine baseline."""
+    c = model.config
+    totals = {"loud": [], "f0": [], "f0_input": [], "ddsp": [], "sine": []}
+    used = 0.0
+    for i in range(len(data)):
+        if used >= max_seconds:
+            break
+        f0, ld, target = data.f0[i], data.loudness[i], data.audio[i]
+        frames = min(len(f0), int((max_seconds - used) * c.sample_rate / c.hop))
+        f0, ld, target = f0[:frames], ld[:frames], target[:frames * c.hop]
+        used += frames * c.hop / c.sample_rate
+        out = model.render_controls(np.stack([f0, ld], 1))[0]
+        sine = harmonic_baseline(f0, ld, c.sample_rate, c.hop)
+        loud = ld > LOUDNESS_FLOOR_DB + 40
+        totals["loud"].append(np.abs(loudness(out, c.sample_rate, c.hop) - ld)[loud])
+        tracked, confidence = pitch(out, c.sample_rate, c.hop)
+        # Judge f0 where a note sounds (true f0 known) and the note is well under way.
+        sounding = data.confidence[i][:frames] > 0.5
+        sounding &= np.concatenate([[False] * 5, sounding[:-5]])[:frames]
+        sounding &= ld > LOUDNESS_FLOOR_DB + 40
+        totals["f0"].append(np.abs(hz_to_midi(tracked) - hz_to_midi(f0))[sounding])
+        reference, _ = pitch(target, c.sample_rate, c.hop)
+        totals["f0_input"].append(np.abs(hz_to_midi(reference) - hz_to_midi(f0))[sounding])
+        totals["ddsp"].append(dsp.spectral_distance(out, target))
+        totals["sine"].append(dsp.spectral_distance(sine, target))
+    mean = lambda parts: float(np.mean(np.concatenate(parts))) if sum(map(len, parts)) else math.nan
+    return {
+        "valid_seconds": round(used, 1),
+        "loudness_l1_db": round(mean(totals["loud"]), 3),
+        "f0_l1_semitones": round(mean(totals["f0"]), 4),
+        "f0_l1_semitones_of_input": round(mean(totals["f0_input"]), 4),
+        "spectral_distance": round(float(np.mean(totals["ddsp"])), 4),
+        "spectral_distance_sine_baseline": round(float(np.mean(totals["sine"])), 4),
+    }

@@ -1,0 +1,124 @@
+"""Causal control curves from notes: MIDI in, f0 and loudness a frame out.
+
+An audio model conditioned on f0 and loudness (DDSP) plays a score, or a
+MIDI keyboard, through these curves. The tracker is causal on purpose: it
+only knows the notes that have started, so a live performance and an
+offline render of the same notes give the same curves frame for frame.
+
+Monophonic, last-note priority: a new note takes over, releasing it returns
+to a note still held. Loudness follows a one-pole glide in dB towards the
+level of the sounding note's velocity (attack) or the floor (release); f0
+stays on the last note through rests so the oscillator never jumps in
+silence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import symusic
+
+from cadenza.audio.features import LOUDNESS_FLOOR_DB, midi_to_hz
+
+
+@dataclass
+class Envelope:
+    """How note velocity maps to loudness (calibrated on training data by the model)."""
+
+    intercept_db: float = -40.0  # loudness of a velocity-0 note, by extrapolation
+    slope_db: float = 25.0  # dB from velocity 0 to 127
+    floor_db: float = -80.0  # loudness in rests
+    attack_s: float = 0.015
+    release_s: float = 0.06
+
+    def level(self, velocity: int) -> float:
+        return self.intercept_db + self.slope_db * velocity / 127
+
+
+class NoteTracker:
+    """MIDI note events -> frames of ``(f0 Hz, loudness dB)``, one frame every ``hop`` samples."""
+
+    def __init__(self, sample_rate: int, hop: int, envelope: Envelope | None = None, first_f0: float = 440.0):
+        self.sample_rate, self.hop = sample_rate, hop
+        self.envelope = envelope or Envelope()
+        frame = hop / sample_rate
+        self._attack = 1 - math.exp(-frame / self.envelope.attack_s)
+        self._release = 1 - math.exp(-frame / self.envelope.release_s)
+        self.first_f0 = first_f0
+        self.reset()
+
+    def reset(self) -> None:
+        self.held: list[tuple[int, int]] = []  # (pitch, velocity), newest last
+        self.f0 = self.first_f0
+        self.level = max(self.envelope.floor_db, LOUDNESS_FLOOR_DB)
+
+    def note_on(self, pitch: int, velocity: int) -> None:
+        if velocity <= 0:
+            self.note_off(pitch)
+            return
+        self.held = [h for h in self.held if h[0] != pitch] + [(pitch, velocity)]
+
+    def note_off(self, pitch: int) -> None:
+        self.held = [h for h in self.held if h[0] != pitch]
+
+    def frame(self) -> tuple[float, float]:
+        if self.held:
+            pitch, velocity = self.held[-1]
+            self.f0 = float(midi_to_hz(pitch))
+            target, rate = self.envelope.level(velocity), self._attack
+        else:
+            target, rate = self.envelope.floor_db, self._release
+        self.level += (target - self.level) * rate
+        return self.f0, self.level
+
+    def frames(self, count: int) -> np.ndarray:
+        return np.array([self.frame() for _ in range(count)], dtype=np.float32).reshape(count, 2)
+
+
+def score_events(score: symusic.Score) -> list[tuple[int, int, int, int]]:
+    """Note events ``(sample_time, kind, pitch, velocity)`` of a score's pitched tracks in time
+    order, kind 0 for note off and 1 for on (offs first at equal times, so repeated notes retrigger)."""
+    seconds = score.to("second")
+    events = []
+    for track in seconds.tracks:
+        if track.is_drum:
+            continue
+        for note in track.notes:
+            events.append((note.time, 1, note.pitch, note.velocity))
+            events.append((note.end, 0, note.pitch, 0))
+    return sorted(events)
+
+
+class ScoreControls:
+    """A score's note events fed to a :class:`NoteTracker` block by block, as a live player
+    would: an event takes effect at the first frame at or after its time."""
+
+    def __init__(self, score: symusic.Score, tracker: NoteTracker, tail_seconds: float = 1.0):
+        self.tracker = tracker
+        hop_seconds = tracker.hop / tracker.sample_rate
+        self.events = [(math.ceil(t / hop_seconds - 1e-9), kind, pitch, vel)
+                       for t, kind, pitch, vel in score_events(score)]
+        end = max((e[0] for e in self.events), default=0)
+        self.total_frames = end + int(math.ceil(tail_seconds / hop_seconds))
+        self.reset()
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        first = next((e for e in self.events if e[1] == 1), None)
+        if first is not None:
+            self.tracker.f0 = float(midi_to_hz(first[2]))  # start on the first note's pitch
+        self.position, self.next_event = 0, 0
+
+    def read(self, count: int) -> np.ndarray:
+        """The next ``count`` frames ``[count, 2]`` (f0, loudness)."""
+        out = np.empty((count, 2), np.float32)
+        for i in range(count):
+            while self.next_event < len(self.events) and self.events[self.next_event][0] <= self.position:
+                _, kind, pitch, velocity = self.events[self.next_event]
+                (self.tracker.note_on(pitch, velocity) if kind else self.tracker.note_off(pitch))
+                self.next_event += 1
+            out[i] = self.tracker.frame()
+            self.position += 1
+        return out
