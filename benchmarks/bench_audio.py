@@ -2,8 +2,8 @@
 resynthesis quality on held-out violin audio, and timbre transfer on real recordings.
 
 The model is the trained run named by ``$CADENZA_DDSP_RUN`` (default
-``runs/ddsp-violin``, made by ``cadenza train ddsp --data violin --preset
-tiny --out runs/ddsp-violin``); without one, speed and equality are measured
+``pretrained/ddsp-violin``, the shipped checkpoint made by
+``scripts/train_ddsp.py``); without one, speed and equality are measured
 on a ``tiny``-preset model trained for a few steps (the weights do not change
 the cost) and the quality sections say they were skipped.
 """
@@ -28,9 +28,11 @@ def _model():
     from cadenza.data.audio_sets import from_scores
     from cadenza.models.audio.ddsp import DDSP
 
-    run = Path(os.environ.get("CADENZA_DDSP_RUN", "runs/ddsp-violin"))
-    if (run / "cadenza.json").is_file():
-        return cadenza.load(run), str(run), True
+    from cadenza.models.base import is_run
+
+    run = os.environ.get("CADENZA_DDSP_RUN", "pretrained/ddsp-violin")
+    if is_run(run):
+        return cadenza.load(run), run, True
     bach = cadenza.corpus("bach", split="train", progress=False)[:2]
     model = DDSP(**{**DDSP.presets["tiny"], "max_steps": 2, "max_minutes": None})
     return model.fit(from_scores(bach, 40, "bach", max_seconds=20)), "tiny preset, 2 steps (untrained)", False

@@ -33,7 +33,7 @@ from cadenza.music.io import (MIDI_SUFFIXES, SCORE_SUFFIXES, one_line, abc_with_
 from cadenza.music.transforms import note_count
 from cadenza.utils import atomic_dir, stable_hash
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: ties merged by MIDI number
 SPLITS = ("train", "valid", "test")
 
 

@@ -1,0 +1,97 @@
+"""The shipped polyphonic frame models (GRU + MADE) on the Boulanger-Lewandowski benchmark."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+TITLE = "Polyphonic frame model (GRU + MADE) on JSB Chorales and Nottingham"
+
+# Test NLL, nats a frame. Bai, Kolter & Koltun 2018 (arXiv:1803.01271); Boulanger-Lewandowski,
+# Bengio & Vincent, ICML 2012; Fraccaro, Sønderby, Paquet & Winther, NeurIPS 2016 (a bound).
+PUBLISHED = {
+    "JSB_Chorales": {"LSTM (Bai 2018)": 8.45, "TCN (Bai 2018)": 8.10, "RNN-RBM (B-L 2012)": 6.27,
+                     "RNN-NADE (B-L 2012)": 5.56, "SRNN (Fraccaro 2016, bound)": 4.74},
+    "Nottingham": {"LSTM (Bai 2018)": 3.29, "TCN (Bai 2018)": 3.07, "SRNN (Fraccaro 2016, bound)": 2.94,
+                   "RNN-RBM (B-L 2012)": 2.39, "RNN-NADE-HF (B-L 2012)": 2.31},
+}
+TARGET = {"JSB_Chorales": 4.74, "Nottingham": 2.31}
+SHIPPED = {"JSB_Chorales": "jsb", "Nottingham": "nottingham"}
+
+
+def _data_root() -> Path:
+    import os
+
+    if os.environ.get("CADENZA_SHARED_DATA"):
+        return Path(os.environ["CADENZA_SHARED_DATA"])
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "data" / "polyphonic").is_dir():
+            return parent / "shared" / "data" / "polyphonic"
+    return Path("/work/shared/data/polyphonic")
+
+
+def _greedy_accuracy(model, rolls) -> float:
+    """Bay et al. frame accuracy of the greedy key-by-key guess (a MADE has no tractable marginals)."""
+    import numpy as np
+
+    from cadenza.evaluate.polyphonic import accuracy_counts
+
+    counts = np.zeros(3, np.int64)
+    for roll in rolls:
+        if roll.shape[0] >= 2:
+            counts += accuracy_counts(roll, model.predict_frames(roll).astype(float), 0.5)
+    return counts[0] / max(counts.sum(), 1)
+
+
+def run() -> str:
+    import torch
+
+    import cadenza
+    from cadenza.data.polyphonic import load_piano_rolls
+    from cadenza.evaluate.polyphonic import benchmark, evaluate_rolls
+
+    torch.set_num_threads(2)
+    lines = ["Test NLL in nats a frame (frames 2..T, summed over 88 keys, frame-weighted mean), the "
+             "harness of `cadenza.evaluate.polyphonic`; frame accuracy (Bay et al. 2009) at threshold "
+             "0.5, for the MADE model of its greedy key-by-key guess. The shipped checkpoints are "
+             "`pretrained/jsb` and `pretrained/nottingham`, trained by `scripts/train_polyphonic.py` "
+             "on the train split (transposed), selected on the valid split.", "",
+             "| data | model | test NLL | valid NLL | frame accuracy | training | scoring time |",
+             "|---|---|---:|---:|---:|---|---:|"]
+    root = _data_root()
+    for stem, run_name in SHIPPED.items():
+        path = root / f"{stem}.mat"
+        if not path.is_file():
+            lines.append(f"| {stem} | (file not present) | | | | | |")
+            continue
+        run = cadenza.models.base.pretrained_dir() / run_name
+        if (run / "cadenza.json").is_file():
+            model = cadenza.load(f"pretrained/{run_name}")
+            test = load_piano_rolls(path, "test")
+            started = time.perf_counter()
+            result = evaluate_rolls(model, test)
+            seconds = time.perf_counter() - started
+            valid = evaluate_rolls(model, load_piano_rolls(path, "valid")).nll
+            accuracy = _greedy_accuracy(model, test)
+            m = model.metrics_
+            training = (f"{m.get('train_steps', '?')} steps, {m.get('train_wall_seconds', math.nan) / 60:.1f} min "
+                        f"wall, {m.get('threads', '?')} thread(s), stopped by {m.get('stopped_by', '?')}")
+            mark = "**" if result.nll < TARGET[stem] else ""
+            lines.append(f"| {stem} | {mark}pretrained/{run_name} (GRU + MADE){mark} | {mark}{result.nll:.3f}{mark} "
+                         f"| {valid:.3f} | {accuracy:.3f} | {training} | {seconds:.1f} s |")
+        else:
+            lines.append(f"| {stem} | pretrained/{run_name} (not shipped) | | | | | |")
+        for name in ("bernoulli", "markov-pitch"):
+            base = benchmark(name, path)
+            lines.append(f"| {stem} | {name} baseline | {base.nll:.3f} | | {base.accuracy:.3f} | counts | |")
+        for name, nll in PUBLISHED[stem].items():
+            lines.append(f"| {stem} | {name}, published | {nll:.2f} | | | | |")
+    lines += ["", f"Targets: JSB below {TARGET['JSB_Chorales']} (goal 4.3), Nottingham below "
+              f"{TARGET['Nottingham']}, after at most 30 minutes of training on the 2-core CPU. "
+              "Reproduce a number with `cadenza bench polyphonic pretrained/jsb --data JSB_Chorales.mat`.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())
