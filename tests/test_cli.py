@@ -9,19 +9,7 @@ from pathlib import Path
 
 import pytest
 import symusic
-
-from cadenza.cli import main
-
-
-def run(args, capsys):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from support import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +24,23 @@ def melody_file(tmp_path_factory):
 
 
 def test_help_lists_commands_and_defaults(capsys):
-    code, out, _ = run(["--help"], capsys)
+    code, out, _ = run_cli(["--help"], capsys)
     assert code == 0
     for command in ("corpus", "train", "generate", "render", "plot", "demo", "models"):
         assert command in out
-    code, out, _ = run(["train", "markov", "--help"], capsys)
+    code, out, _ = run_cli(["train", "markov", "--help"], capsys)
     assert code == 0 and "--max-length" in out and "default: 256" in out and "--data" in out
-    code, out, _ = run(["generate", "markov", "--help"], capsys)
+    code, out, _ = run_cli(["generate", "markov", "--help"], capsys)
     assert code == 0 and "--temperature" in out and "--length" in out and "INTEGER" in out
 
 
 def test_train_generate_same_seed_same_files(tmp_path, capsys, bach):
-    code, out, err = run(["train", "markov", "--data", "bach", "--out", tmp_path / "run",
+    code, out, err = run_cli(["train", "markov", "--data", "bach", "--out", tmp_path / "run",
                           "--part", "Soprano"], capsys)
     assert code == 0, err
     assert "valid_bits_per_event" in out
     for name in ("a", "b"):
-        code, _, err = run(["generate", tmp_path / "run", "--out", tmp_path / name, "-n", "3",
+        code, _, err = run_cli(["generate", tmp_path / "run", "--out", tmp_path / name, "-n", "3",
                             "--seed", "5", "--length", "24", "--formats", "mid,png"], capsys)
         assert code == 0, err
     a = sorted((tmp_path / "a").glob("*.mid"))
@@ -62,18 +50,18 @@ def test_train_generate_same_seed_same_files(tmp_path, capsys, bach):
 
 
 def test_render_and_plot(tmp_path, capsys, melody_file):
-    code, out, err = run(["render", melody_file, tmp_path / "x.wav", "--sample-rate", "16000"], capsys)
+    code, out, err = run_cli(["render", melody_file, tmp_path / "x.wav", "--sample-rate", "16000"], capsys)
     assert code == 0, err
     assert (tmp_path / "x.wav").read_bytes()[:4] == b"RIFF" and "real time" in out
-    code, _, err = run(["plot", melody_file, "--out", tmp_path / "x.png"], capsys)
+    code, _, err = run_cli(["plot", melody_file, "--out", tmp_path / "x.png"], capsys)
     assert code == 0, err
     assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_corpus_commands(capsys, bach):
-    code, out, _ = run(["corpus", "list"], capsys)
+    code, out, _ = run_cli(["corpus", "list"], capsys)
     assert code == 0 and "essen" in out and "non-commercial" in out
-    code, out, _ = run(["corpus", "info", "bach"], capsys)
+    code, out, _ = run_cli(["corpus", "info", "bach"], capsys)
     assert code == 0 and "350" in out
 
 
@@ -102,7 +90,7 @@ def _bad_inputs(tmp: Path, melody_file: Path):
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, melody_file, bach):
     for args, message in _bad_inputs(tmp_path, melody_file):
-        code, _, err = run(args, capsys)
+        code, _, err = run_cli(args, capsys)
         assert code == 2, (args, err)
         assert message in err, (args, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err

@@ -7,18 +7,7 @@ import json
 import numpy as np
 import pytest
 import symusic
-
-from cadenza.cli import main
-
-
-def run(args, capsys):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from support import run_cli
 
 
 def write_tunes(folder, n, seed, length=32):
@@ -40,7 +29,7 @@ def folders(tmp_path_factory):
 
 def test_eval_writes_tables_json_and_plots(folders, tmp_path, capsys):
     gen, _, ref = folders
-    code, out, err = run(["eval", gen, "--reference", ref, "--json", tmp_path / "r.json",
+    code, out, err = run_cli(["eval", gen, "--reference", ref, "--json", tmp_path / "r.json",
                           "--plots", tmp_path / "plots"], capsys)
     assert code == 0, err
     assert "pitch_entropy" in out and "copy_rate_8" in out and "note_count" in out
@@ -54,14 +43,14 @@ def test_eval_writes_tables_json_and_plots(folders, tmp_path, capsys):
 
 def test_compare_lays_systems_side_by_side(folders, tmp_path, capsys):
     gen, gen2, ref = folders
-    code, out, err = run(["compare", gen, gen2, "--reference", ref, "--json", tmp_path / "c.json"], capsys)
+    code, out, err = run_cli(["compare", gen, gen2, "--reference", ref, "--json", tmp_path / "c.json"], capsys)
     assert code == 0, err
     assert "gen2" in out
     assert set(json.loads((tmp_path / "c.json").read_text())["systems"]) == {"gen", "gen2"}
 
 
 def test_bench_polyphonic_baseline(jsb_path, capsys):
-    code, out, err = run(["bench", "polyphonic", "markov-pitch", "--data", jsb_path], capsys)
+    code, out, err = run_cli(["bench", "polyphonic", "markov-pitch", "--data", jsb_path], capsys)
     assert code == 0, err
     assert "10.49" in out and "8.10" in out
 
@@ -78,12 +67,12 @@ def test_bad_generated_input_is_one_line(folders, tmp_path, capsys, make_input):
     elif make_input == "corrupt":
         target.mkdir()
         (target / "bad.mid").write_bytes(b"garbage")
-    code, out, err = run(["eval", target, "--reference", ref], capsys)
+    code, out, err = run_cli(["eval", target, "--reference", ref], capsys)
     assert code == 2 and err.count("\n") == 1 and "error:" in err
 
 
 def test_bench_bad_inputs(tmp_path, capsys):
-    code, _, err = run(["bench", "polyphonic", "bernoulli", "--data", tmp_path / "none.mat"], capsys)
+    code, _, err = run_cli(["bench", "polyphonic", "bernoulli", "--data", tmp_path / "none.mat"], capsys)
     assert code == 2 and "no such file" in err
-    code, _, err = run(["bench", "polyphonic", "nope", "--data", tmp_path / "none.mat"], capsys)
+    code, _, err = run_cli(["bench", "polyphonic", "nope", "--data", tmp_path / "none.mat"], capsys)
     assert code == 2 and err.count("\n") == 1

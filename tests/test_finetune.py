@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from support import run_cli
 
 import cadenza
-from cadenza.cli import main
 
 CONFIG = {"layers": 1, "heads": 2, "dim": 32, "context": 64, "batch_size": 4, "max_steps": 6, "steps_per_epoch": 3,
               "transpose": 0, "dropout": 0.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def run(args, capsys):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +36,7 @@ def pretrained(tiny_corpus, tmp_path_factory):
 
 
 def test_finetune_a_run_shows_the_loss_before_and_after(pretrained, folder, tmp_path, capsys):
-    code, out, err = run(["finetune", pretrained, "--data", folder, "--out", tmp_path / "ft",
+    code, out, err = run_cli(["finetune", pretrained, "--data", folder, "--out", tmp_path / "ft",
                           "--max-steps", 6, "--steps-per-epoch", 3, "--learning-rate", 3e-3], capsys)
     assert code == 0, err
     assert "valid loss" in out and "before" in out and "after" in out
@@ -64,7 +51,7 @@ def test_finetune_a_bare_hf_directory_resizes_the_embeddings(folder, tmp_path, c
 
     bare = tmp_path / "bare"
     GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=64, n_embd=32, n_layer=1, n_head=2)).save_pretrained(bare)
-    code, out, err = run(["finetune", bare, "--data", folder, "--out", tmp_path / "ft2",
+    code, out, err = run_cli(["finetune", bare, "--data", folder, "--out", tmp_path / "ft2",
                           "--max-steps", 3, "--steps-per-epoch", 3], capsys)
     assert code == 0, err
     assert "resized the embeddings" in out
@@ -73,8 +60,8 @@ def test_finetune_a_bare_hf_directory_resizes_the_embeddings(folder, tmp_path, c
 
 
 def test_finetune_bad_checkpoints_are_one_line(folder, tmp_path, capsys):
-    code, _, err = run(["finetune", tmp_path / "nowhere", "--data", folder, "--out", tmp_path / "x"], capsys)
+    code, _, err = run_cli(["finetune", tmp_path / "nowhere", "--data", folder, "--out", tmp_path / "x"], capsys)
     assert code == 2 and "no such checkpoint" in err
     (tmp_path / "empty").mkdir()
-    code, _, err = run(["finetune", tmp_path / "empty", "--data", folder, "--out", tmp_path / "x"], capsys)
+    code, _, err = run_cli(["finetune", tmp_path / "empty", "--data", folder, "--out", tmp_path / "x"], capsys)
     assert code == 2 and "config.json" in err and "Traceback" not in err

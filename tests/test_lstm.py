@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import cadenza
 from cadenza.errors import CadenzaError
@@ -14,13 +13,7 @@ CONFIG = {"layers": 2, "hidden": 48, "embedding": 16, "context": 64, "batch_size
               "transpose": 2, "dropout": 0.1, "learning_rate": 1e-2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ CONFIG = {"layers": 1, "heads": 2, "dim": 32, "context": 96, "batch_size": 8, "m
               "transpose": 2, "dropout": 0.0, "learning_rate": 3e-3}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
