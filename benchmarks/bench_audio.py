@@ -20,6 +20,8 @@ TITLE = "Audio: DDSP streaming, speed and resynthesis quality"
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 # (file, semitones to shift into the violin's range)
+# guit_e_slide is a known failure of pretrained/ddsp-violin: its output for that slide is
+# mostly noise (CREPE confidence about 0.2), at any shift. Kept in the table on purpose.
 RECORDINGS = [("guit_harmonics", 0), ("ambi_glass_hum", 12), ("guit_e_slide", 0), ("bass_woodsy_c", 24)]
 
 
