@@ -36,13 +36,19 @@ def _columns(evaluations: list[Evaluation], reference: Reference) -> list[tuple[
     return cols
 
 
-def metrics_table(evaluations: list[Evaluation], reference: Reference) -> Table:
-    """Mean of each per-piece metric, a column a system, then the reference's test and train."""
-    table = Table(title=f"Per-piece metrics (means) against {reference.name}")
-    cols = _columns(evaluations, reference)
-    table.add_column("metric")
+def _table(title: str, first: str, cols: list[tuple[str, Evaluation]]) -> Table:
+    """A table with a name column, then one right-aligned column a system."""
+    table = Table(title=title)
+    table.add_column(first)
     for label, _ in cols:
         table.add_column(label, justify="right")
+    return table
+
+
+def metrics_table(evaluations: list[Evaluation], reference: Reference) -> Table:
+    """Mean of each per-piece metric, a column a system, then the reference's test and train."""
+    cols = _columns(evaluations, reference)
+    table = _table(f"Per-piece metrics (means) against {reference.name}", "metric", cols)
     table.add_column(f"{reference.name} train", justify="right")
     for name in METRICS:
         train = _nanmean(reference.train_metrics[name])
@@ -55,11 +61,8 @@ def metrics_table(evaluations: list[Evaluation], reference: Reference) -> Table:
 
 def comparison_table(evaluations: list[Evaluation], reference: Reference) -> Table:
     """Yang & Lerch overlapping area (higher is closer) and KL (lower is closer) a feature."""
-    table = Table(title=f"Set comparison with {reference.name} train (Yang & Lerch 2018): OA / KL")
     cols = [(label, e) for label, e in _columns(evaluations, reference) if e.comparison]
-    table.add_column("feature")
-    for label, _ in cols:
-        table.add_column(label, justify="right")
+    table = _table(f"Set comparison with {reference.name} train (Yang & Lerch 2018): OA / KL", "feature", cols)
     for name in FEATURES:
         table.add_row(name, *[f"{_fmt(e.comparison[name].oa)} / {_fmt(e.comparison[name].kl)}" for _, e in cols])
     table.add_row("mean", *[f"{_fmt(np.mean([c.oa for c in e.comparison.values()]))} / "
@@ -69,11 +72,9 @@ def comparison_table(evaluations: list[Evaluation], reference: Reference) -> Tab
 
 
 def novelty_structure_table(evaluations: list[Evaluation], reference: Reference) -> Table:
-    table = Table(title=f"Novelty against {reference.name} train ({reference.kind} events) and structure")
     cols = _columns(evaluations, reference)
-    table.add_column("measure")
-    for label, _ in cols:
-        table.add_column(label, justify="right")
+    table = _table(f"Novelty against {reference.name} train ({reference.kind} events) and structure",
+                   "measure", cols)
     novelty = [e.summary()["novelty"] for _, e in cols]
     for key in novelty[0]:
         table.add_row(key, *[_fmt(n.get(key)) for n in novelty])
