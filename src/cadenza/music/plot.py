@@ -54,9 +54,11 @@ def plot_piano_roll(score: symusic.Score, path: str | os.PathLike | None = None,
         ax.axvline(tick / tpq, color="grey", linewidth=0.6, alpha=0.6, zorder=0)
     ax.set_xlim(0, end_q)
     ax.set_ylim(low, high)
-    c_pitches = [p for p in range(low, high + 1) if p % 12 == 0]
-    ax.set_yticks(c_pitches or [low])
-    ax.set_yticklabels([pitch_name(p) for p in (c_pitches or [low])])
+    # Every C; on a narrow roll also every E and G, so that a melody can be read.
+    classes = (0,) if high - low > 24 else (0, 4, 7)
+    ticks = [p for p in range(low, high + 1) if p % 12 in classes] or [low]
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([pitch_name(p) for p in ticks])
     ax.set_xlabel("quarter notes")
     ax.set_ylabel("pitch")
     ax.grid(axis="y", alpha=0.2)
