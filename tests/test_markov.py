@@ -58,6 +58,18 @@ def joint2(chorales):
 # --- counts and smoothing: known answers -----------------------------------------------
 
 
+
+def _assert_matches(expected: dict, observed: dict, n: int) -> None:
+    """Chi-square of observed counts against expected probabilities, the rare cells
+    pooled into one so that every cell expects at least 5."""
+    big = [k for k in expected if expected[k] * n >= 5]
+    f_exp = [expected[k] * n for k in big] + [n - sum(expected[k] * n for k in big)]
+    f_obs = [observed.get(k, 0) for k in big] + [n - sum(observed.get(k, 0) for k in big)]
+    if f_exp[-1] < 1e-9:
+        f_exp, f_obs = f_exp[:-1], f_obs[:-1]
+    assert len(f_exp) >= 5
+    assert chisquare(f_obs, f_exp).pvalue > 1e-3
+
 def test_order2_transition_table_counted_by_hand():
     # C D E C D and C D C: order-2 contexts are (start, start), (start, C), (C, D), ...
     model = cadenza.create("markov", order=2, viewpoint="pitch").fit(
@@ -314,15 +326,7 @@ def test_constrained_chain_equals_conditioned_chain(order, natural_end):
     for s in samples:
         observed[tuple(s)] = observed.get(tuple(s), 0) + 1
     assert set(observed) <= set(expected)  # never a sequence the constraints forbid
-    # Pool the rare sequences so every cell expects at least 5.
-    cells = sorted(expected, key=expected.get, reverse=True)
-    big = [s for s in cells if expected[s] * n >= 5]
-    f_exp = [expected[s] * n for s in big] + [n - sum(expected[s] * n for s in big)]
-    f_obs = [observed.get(s, 0) for s in big] + [n - sum(observed.get(s, 0) for s in big)]
-    if f_exp[-1] < 1e-9:
-        f_exp, f_obs = f_exp[:-1], f_obs[:-1]
-    assert len(f_exp) >= 5
-    assert chisquare(f_obs, f_exp).pvalue > 1e-3
+    _assert_matches(expected, observed, n)
 
 
 @pytest.mark.parametrize("viewpoint", ["pitch", "interval"])
@@ -353,13 +357,7 @@ def test_free_chain_matches_next_probabilities(viewpoint):
         key = tuple(seq[:3]) + (None,) * (3 - min(len(seq), 3))
         observed[key] = observed.get(key, 0) + 1
     assert set(observed) <= {k for k, v in expected.items() if v > 0}
-    big = [k for k in expected if expected[k] * n >= 5]
-    f_exp = [expected[k] * n for k in big] + [n - sum(expected[k] * n for k in big)]
-    f_obs = [observed.get(k, 0) for k in big] + [n - sum(observed.get(k, 0) for k in big)]
-    if f_exp[-1] < 1e-9:
-        f_exp, f_obs = f_exp[:-1], f_obs[:-1]
-    assert len(f_exp) >= 5
-    assert chisquare(f_obs, f_exp).pvalue > 1e-3
+    _assert_matches(expected, observed, n)
 
 
 def test_impossible_and_invalid_constraints_are_clear_errors(joint2):

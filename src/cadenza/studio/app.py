@@ -351,12 +351,9 @@ def corpus_choices() -> list[str]:
     from cadenza.data.corpora import CORPORA
 
     names = list(CORPORA)
-    try:
-        from cadenza.data.audio_sets import AUDIO_SETS
+    from cadenza.data.audio_sets import AUDIO_SETS
 
-        names += [n for n in AUDIO_SETS if n not in names]
-    except ImportError:  # audio sets are optional
-        pass
+    names += [n for n in AUDIO_SETS if n not in names]
     return names
 
 
