@@ -269,7 +269,7 @@ class KeyNeighbourhood(nn.Module):
 
 
 class FrameNet(nn.Module):
-    """GRU over frames 0..t-1, MADE over the keys of frame t."""
+    """A GRU over frames 0..t-1; over the keys of frame t, a MADE (or NADE) plus the key network."""
 
     def __init__(self, keys: int, hidden: int, layers: int, made_hidden: int, made_layers: int, dropout: float,
                  skip: bool = False, output: str = "made", made_dropout: float = 0.0, local: int = 0,
