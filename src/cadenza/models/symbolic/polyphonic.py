@@ -308,10 +308,9 @@ class FrameNet(nn.Module):
     def key_logits(self, x, context):
         """Logits of the keys of frames ``x`` given their contexts; entry k sees ``x[..., :k]`` only."""
         logits = self.made(x, context)
-        if self.local is not None:
-            tonal = 12 if self.tonal else 0
-            previous = context[..., context.shape[-1] - tonal - self.keys:context.shape[-1] - tonal]
-            logits = logits + self.local(x, previous, context[..., context.shape[-1] - tonal:], context)
+        if self.local is not None:  # the context ends with [previous frame, tonal history]
+            end = context.shape[-1] - (12 if self.tonal else 0)
+            logits = logits + self.local(x, context[..., end - self.keys:end], context[..., end:], context)
         return logits
 
     def frame_log_prob(self, rolls, lengths=None):
