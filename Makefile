@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 NODEPS := tinysoundfont==0.3.7 torchcrepe==0.0.24
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 test-fast: setup
 	$(PY) -m pytest -q -x -m "not slow"

@@ -29,7 +29,6 @@ def _model():
     import cadenza
     from cadenza.data.audio_sets import from_scores
     from cadenza.models.audio.ddsp import DDSP
-
     from cadenza.models.base import is_run
 
     run = os.environ.get("CADENZA_DDSP_RUN", "pretrained/ddsp-violin")

@@ -34,7 +34,7 @@ def _rewriting() -> list[str]:
         system = LSystem(axiom, parse_rules(rules))
         out = {}
 
-        def run():
+        def run(system=system, n=n, out=out):
             out["s"] = system.expand(n, np.random.default_rng(0), max_symbols=10**8)
 
         seconds = _best(run)
@@ -67,7 +67,7 @@ def _generators() -> list[str]:
         pieces = 8
         out = {}
 
-        def run():
+        def run(model=model, pieces=pieces, out=out):
             out["p"] = model.generate(pieces, seed=1)
 
         seconds = _best(run)

@@ -121,7 +121,8 @@ def _essen_joint(train, valid, test) -> list[str]:
               f"{PIECES} pieces as scores, free (the chain decides when to end) and constrained (32 events, "
               "G major, final cadence; exact conditioning), first call (builds the chain's tables) / "
               "second call (second call by CPU time)."), "",
-             "| order | valid bits | test bits | beats unigram | fit s (wall / CPU) | free notes/s | constrained notes/s |",
+             "| order | valid bits | test bits | beats unigram | fit s (wall / CPU) | free notes/s "
+             "| constrained notes/s |",
              "|---:|---:|---:|:---:|---:|---:|---:|",
              f"| 0 (unigram) | {unigram['valid']:.3f} | {unigram['test']:.3f} | | | | |"]
     for order, r in rows.items():

@@ -27,7 +27,8 @@ def line(notes, tpq=480):
 def test_note_frames_hold_f0_through_rests():
     score = line([(1, 1, 69, 90), (3, 1, 81, 50)])  # 120 bpm: notes at 0.5-1.0 s and 1.5-2.0 s
     f0, velocity = audio_sets.note_frames(score, 2 * SR // HOP, SR, HOP)
-    frame = lambda seconds: int(seconds * SR / HOP)
+    def frame(seconds):
+        return int(seconds * SR / HOP)
     assert f0[frame(0.1)] == pytest.approx(440, rel=1e-4)  # before the first note: its pitch
     assert velocity[frame(0.1)] == 0 and velocity[frame(0.7)] == 90
     assert f0[frame(1.2)] == pytest.approx(440, rel=1e-4)  # a rest holds the last note

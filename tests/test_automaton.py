@@ -8,8 +8,14 @@ import symusic
 
 import cadenza
 from cadenza.errors import CadenzaError
-from cadenza.models.symbolic.automaton import (elementary_step, life_step, parse_life_rule, parse_pattern,
-                                               seed_from_melody, totalistic_step)
+from cadenza.models.symbolic.automaton import (
+    elementary_step,
+    life_step,
+    parse_life_rule,
+    parse_pattern,
+    seed_from_melody,
+    totalistic_step,
+)
 
 
 def single(width):

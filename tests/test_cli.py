@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import symusic
+
 from support import run_cli
 
 

@@ -120,7 +120,8 @@ def test_cli_transfer_render_and_errors(run, tmp_path, capsys):
     (tmp_path / "bad.xyz").write_text("nope")
     for argv, message in [
         (["transfer", str(tmp_path / "bad.xyz"), "--model", str(run), "--out", str(tmp_path / "o.wav")], "cannot read"),
-        (["transfer", str(tmp_path / "in.wav"), "--model", str(tmp_path), "--out", str(tmp_path / "o.wav")], "not a Cadenza run"),
+        (["transfer", str(tmp_path / "in.wav"), "--model", str(tmp_path), "--out", str(tmp_path / "o.wav")],
+         "not a Cadenza run"),
     ]:
         with pytest.raises(SystemExit) as exit_:
             main(argv)

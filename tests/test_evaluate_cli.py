@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import symusic
+
 from support import run_cli
 
 

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from cadenza.errors import CadenzaError
-from cadenza.evaluate.polyphonic import (BernoulliBaseline, FrameModel, FrameProbabilityModel,
-                                         MarkovPitchBaseline, benchmark, evaluate_rolls)
+from cadenza.evaluate.polyphonic import (
+    BernoulliBaseline,
+    FrameModel,
+    FrameProbabilityModel,
+    MarkovPitchBaseline,
+    benchmark,
+    evaluate_rolls,
+)
 
 
 def roll(rows):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from support import run_cli
-
 import cadenza
+from support import run_cli
 
 CONFIG = {"layers": 1, "heads": 2, "dim": 32, "context": 64, "batch_size": 4, "max_steps": 6, "steps_per_epoch": 3,
               "transpose": 0, "dropout": 0.0}

@@ -10,13 +10,34 @@ from hypothesis import strategies as st
 
 import cadenza
 from cadenza.errors import CadenzaError
-from cadenza.models.symbolic.genetic import (HARMONY_MUTATIONS, MELODY_MUTATIONS, HarmonyProblem,
-                                             MelodyProblem, one_point, plot_history, roulette, tournament,
-                                             uniform)
-from cadenza.models.symbolic.genetic_fitness import (HOLD, TERMS, Key, cadence_score, chord_vocabulary,
-                                                     contour_score, estimate_key, fitness_term, interval_score,
-                                                     melodic_cadence_score, parse_key, progression_table,
-                                                     scale_score, voice_leading_costs, voice_leading_score)
+from cadenza.models.symbolic.genetic import (
+    HARMONY_MUTATIONS,
+    MELODY_MUTATIONS,
+    HarmonyProblem,
+    MelodyProblem,
+    one_point,
+    plot_history,
+    roulette,
+    tournament,
+    uniform,
+)
+from cadenza.models.symbolic.genetic_fitness import (
+    HOLD,
+    TERMS,
+    Key,
+    cadence_score,
+    chord_vocabulary,
+    contour_score,
+    estimate_key,
+    fitness_term,
+    interval_score,
+    melodic_cadence_score,
+    parse_key,
+    progression_table,
+    scale_score,
+    voice_leading_costs,
+    voice_leading_score,
+)
 
 TPQ = 480
 F_SHARP_MINOR = [66, 68, 69, 71, 73, 71, 69, 68, 69, 66, 65, 66, 73, 74, 73, 71, 69, 68, 66, 65, 66]
@@ -156,10 +177,10 @@ def test_six_four_chords_only_as_cadential():
     problem = HarmonyProblem(_score([72, 71, 72, 72], [1, 1, 1, 1]), Key(0), chords_per_bar=4)
     index = {c.roman: i for i, c in enumerate(problem.chords)}
     term = TERMS["harmonize"]["inversions"].fn
-    I, IV, V, V7 = index["I"], index["IV"], index["V"], index["V7"]
-    cadential = np.array([[[I, 0, 0], [I, 2, 0], [V, 0, 0], [I, 0, 0]]])
+    tonic, subdominant, dominant, dominant7 = index["I"], index["IV"], index["V"], index["V7"]
+    cadential = np.array([[[tonic, 0, 0], [tonic, 2, 0], [dominant, 0, 0], [tonic, 0, 0]]])
     assert term(problem, cadential)[0] == 1.0
-    plain = np.array([[[I, 0, 0], [IV, 2, 0], [V7, 1, 0], [I, 1, 0]]])  # IV64 0, V65 0.75, I6 1
+    plain = np.array([[[tonic, 0, 0], [subdominant, 2, 0], [dominant7, 1, 0], [tonic, 1, 0]]])  # IV64 0, V65 0.75, I6 1
     assert term(problem, plain)[0] == pytest.approx((1 + 0 + 0.75 + 1) / 4)
     assert problem.chord_names(plain[0]) == ["I", "IV64", "V65", "I6"]
 

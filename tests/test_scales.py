@@ -1,7 +1,8 @@
 """Scales, modes and chords: known answers from any harmony textbook."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cadenza.errors import CadenzaError
 from cadenza.music.drums import drum_note

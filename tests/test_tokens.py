@@ -72,8 +72,10 @@ def test_transposition_moves_pitches_and_key_together(tiny_corpus):
     up = tok.transpose_base(base, 3)
     before, after = tok.decode(base), tok.decode(up)
     assert [n.pitch + 3 for n in before.tracks[0].notes] == [n.pitch for n in after.tracks[0].notes]
-    key = lambda ids: next(tok.base_names[i] for i in ids if tok.base_types[i] == "Key")
-    tonic = lambda name: T.TONICS.index(name[4:].rstrip("m"))
+    def key(ids):
+        return next(tok.base_names[i] for i in ids if tok.base_types[i] == "Key")
+    def tonic(name):
+        return T.TONICS.index(name[4:].rstrip("m"))
     assert (tonic(key(base)) + 3) % 12 == tonic(key(up)) % 12
     assert tok.transpose_base(base, 60) is None  # off the top of the vocabulary
 

@@ -115,5 +115,7 @@ def test_resumed_run_keeps_its_earlier_logs(tmp_path):
     fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=40), tmp_path, progress=False)
     earlier = (tmp_path / "logs" / "metrics-part001.csv").read_text()
     later = (tmp_path / "logs" / "metrics.csv").read_text()
-    steps = lambda text: {int(r.split(",")[1]) for r in text.splitlines()[1:] if r.split(",")[1]}  # noqa: E731
+    def steps(text):
+        return {int(r.split(",")[1]) for r in text.splitlines()[1:] if r.split(",")[1]}
+
     assert max(steps(earlier)) < 20 <= min(steps(later))

@@ -40,7 +40,7 @@ def test_run_directory_loads_without_cadenza(run, trained):
     assert net.config.model_type == "gpt2"
     assert len(tok) == net.get_input_embeddings().weight.shape[0]
     x = torch.tensor([[tok["BOS_None"], tok["Style_bach"]]])
-    assert torch.allclose(net(x).logits, trained.net_(x).logits, atol=1e-5)
+    assert torch.allclose(net(x).logits, trained.net_(x).logits, rtol=1e-4, atol=1e-4)
     assert {"config.json", "model.safetensors", "tokenizer.json", "cadenza.json"} <= {p.name for p in run.iterdir()}
 
 
@@ -49,7 +49,10 @@ def test_llama_variant_trains_and_saves(tiny_corpus, tmp_path):
     model.fit(list(tiny_corpus)[:6])
     loaded = cadenza.load(model.save(tmp_path / "llama"))
     assert json.loads((tmp_path / "llama" / "config.json").read_text())["model_type"] == "llama"
-    assert loaded.generate(n=1, seed=0, length=8)[0].dumps_midi() == model.generate(n=1, seed=0, length=8)[0].dumps_midi()
+    def first(m):
+        return m.generate(n=1, seed=0, length=8)[0].dumps_midi()
+
+    assert first(loaded) == first(model)
 
 
 def test_kv_cache_gives_the_same_tokens(trained):
@@ -64,7 +67,8 @@ def test_key_range_and_conditioning(trained):
     for piece in trained.generate(n=3, seed=1, key="D minor", low=62, high=74, style="essen", meter="3/4"):
         assert all(n.pitch in allowed for n in piece.tracks[0].notes)
     model = trained
-    options = cadenza.models.base.build_dataclass(model.Sampling, {"key": "D minor", "style": "essen", "meter": "3/4"}, "x")
+    options = cadenza.models.base.build_dataclass(
+        model.Sampling, {"key": "D minor", "style": "essen", "meter": "3/4"}, "x")
     ids = model.sample_ids(np.random.default_rng(0), options)
     assert [model.tokenizer_.base_names[i] for i in ids[1:4]] == ["Style_essen", "Key_Dm", "Meter_3/4"]
 

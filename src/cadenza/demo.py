@@ -86,7 +86,8 @@ def run_demo(out: str | Path = "demo-output", n: int = 4, seed: int = 0, length:
         write_midi(score, stem.with_suffix(".mid"))
         write_musicxml(score, stem.with_suffix(".musicxml"), title=f"Markov chorale melody {index + 1}")
         write_audio(stem.with_suffix(".wav"), audio, DEFAULT_SAMPLE_RATE)
-        plot_piano_roll(score, stem.with_suffix(".png"), title=f"Markov melody {index + 1} (order {order}, {key}, seed {seed})")
+        plot_piano_roll(score, stem.with_suffix(".png"),
+                        title=f"Markov melody {index + 1} (order {order}, {key}, seed {seed})")
         report.samples.append({
             "name": stem.name,
             "notes": sum(len(t.notes) for t in score.tracks),

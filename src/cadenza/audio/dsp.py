@@ -125,7 +125,8 @@ def fft_convolve(signal: torch.Tensor, ir: torch.Tensor, tail: torch.Tensor | No
     n, length = signal.shape[-1], ir.shape[-1]
     size = n + length - 1
     n_fft = 1 << (size - 1).bit_length()
-    full = torch.fft.irfft(torch.fft.rfft(signal, n_fft) * torch.fft.rfft(ir.to(signal.dtype), n_fft), n_fft)[..., :size]
+    spectrum = torch.fft.rfft(signal, n_fft) * torch.fft.rfft(ir.to(signal.dtype), n_fft)
+    full = torch.fft.irfft(spectrum, n_fft)[..., :size]
     if tail is not None:
         full[..., :tail.shape[-1]] += tail
     return full[..., :n], full[..., n:]

@@ -93,8 +93,10 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
                    fmax: float | None = None) -> np.ndarray:
     """Triangular filters ``[n_mels, n_fft // 2 + 1]`` on the HTK mel scale."""
     fmax = fmax or sample_rate / 2
-    mel = lambda f: 2595 * np.log10(1 + np.asarray(f) / 700)
-    hz = lambda m: 700 * (10 ** (np.asarray(m) / 2595) - 1)
+    def mel(f):
+        return 2595 * np.log10(1 + np.asarray(f) / 700)
+    def hz(m):
+        return 700 * (10 ** (np.asarray(m) / 2595) - 1)
     edges = hz(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
     bins = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]

@@ -9,15 +9,16 @@ import sys
 
 import click
 
+# Importing a command module adds its commands to ``app``.
+from cadenza.cli import (
+    audio,  # noqa: F401
+    core,
+    evaluate,  # noqa: F401
+    neural,  # noqa: F401
+    studio,  # noqa: F401
+)
 from cadenza.cli.app import app, fail
 from cadenza.errors import CadenzaError
-
-# Importing a command module adds its commands to ``app``.
-from cadenza.cli import core  # noqa: E402,F401
-from cadenza.cli import evaluate  # noqa: E402,F401
-from cadenza.cli import audio  # noqa: E402,F401
-from cadenza.cli import studio  # noqa: E402,F401
-from cadenza.cli import neural  # noqa: E402,F401
 
 
 def command() -> click.Group:

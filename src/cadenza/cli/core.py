@@ -12,7 +12,6 @@ import time
 import types
 import typing
 from pathlib import Path
-from typing import Optional
 
 import click
 import typer
@@ -44,7 +43,7 @@ def corpus_list() -> None:
 @corpus_app.command("build")
 def corpus_build(
     name: str = typer.Argument(..., help="Corpus name (see `cadenza corpus list`) or a folder of scores."),
-    workers: Optional[int] = typer.Option(None, help="Parallel parser processes [default: all cores]."),
+    workers: int | None = typer.Option(None, help="Parallel parser processes [default: all cores]."),
     force: bool = typer.Option(False, help="Rebuild even when the cache is current."),
 ) -> None:
     """Parse a corpus once into the cache ($CADENZA_CACHE, default ~/.cache/cadenza)."""
@@ -322,10 +321,10 @@ generate_group = _ModelGroup("generate", build=_generate_command, accepts_runs=T
 def render_command(
     source: Path = typer.Argument(..., help="Score to play: .mid/.midi/.mxl/.musicxml/.xml/.abc/.krn."),
     out: Path = typer.Argument(..., help="Audio file to write (.wav, .flac or .ogg)."),
-    soundfont: Optional[Path] = typer.Option(None, help="SoundFont (.sf2) [default: TimGM6mb.sf2 from pretty_midi]."),
+    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) [default: TimGM6mb.sf2 from pretty_midi]."),
     sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
     stereo: bool = typer.Option(False, help="Write two channels."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Play the score with a trained audio "
+    model: Path | None = typer.Option(None, "--model", help="Play the score with a trained audio "
                                          "instrument (a ddsp run) instead of the SoundFont."),
 ) -> None:
     """Render a score to audio through a SoundFont (or a trained instrument with --model)."""
@@ -343,14 +342,15 @@ def render_command(
     elapsed = time.perf_counter() - started
     write_audio(out, audio, sample_rate)
     seconds = audio.shape[-1] / sample_rate
-    console.print(f"{out}: {seconds:.1f} s of audio, rendered {seconds / max(elapsed, 1e-9):.0f}x faster than real time")
+    speed = seconds / max(elapsed, 1e-9)
+    console.print(f"{out}: {seconds:.1f} s of audio, rendered {speed:.0f}x faster than real time")
 
 
 @app.command("plot")
 def plot_command(
     source: Path = typer.Argument(..., help="Score to draw (any readable format)."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
-    title: Optional[str] = typer.Option(None, help="Title [default: the file name]."),
+    title: str | None = typer.Option(None, help="Title [default: the file name]."),
 ) -> None:
     """Draw a score as a piano roll with bar lines, one colour a track."""
     from cadenza.music.io import read_score

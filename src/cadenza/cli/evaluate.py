@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -30,8 +29,8 @@ def _reference(name: str, events: str):
 def eval_command(
     generated: Path = typer.Argument(..., help="Folder of generated MIDI files, or a run directory."),
     reference: str = typer.Option(..., "--reference", "-r", help=REFERENCE_HELP),
-    json_file: Optional[Path] = typer.Option(None, "--json", help="Write every number (and per-piece values) here."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for PNG plots of the feature distributions."),
+    json_file: Path | None = typer.Option(None, "--json", help="Write every number (and per-piece values) here."),
+    plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots of the feature distributions."),
     events: str = typer.Option("interval", "--events", help="Novelty events: interval or pitch-duration."),
 ) -> None:
     """Evaluate generated pieces against a reference corpus: metrics, set comparison, novelty, structure."""
@@ -52,9 +51,9 @@ def eval_command(
 
 @app.command("compare")
 def compare_command(
-    systems: List[Path] = typer.Argument(..., help="Run directories or folders of generated MIDI files."),
+    systems: list[Path] = typer.Argument(..., help="Run directories or folders of generated MIDI files."),
     reference: str = typer.Option(..., "--reference", "-r", help=REFERENCE_HELP),
-    json_file: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
+    json_file: Path | None = typer.Option(None, "--json", help="Write every number here."),
     events: str = typer.Option("interval", "--events", help="Novelty events: interval or pitch-duration."),
 ) -> None:
     """Evaluate several systems against one reference and lay them side by side."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,9 +17,9 @@ def finetune_command(
     data: str = typer.Option(..., "--data", "-d", help="Corpus name (essen, ryans, bach, ...) or a folder of scores."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to write (re-running it resumes)."),
     max_steps: int = typer.Option(300, help="Optimiser steps."),
-    max_minutes: Optional[float] = typer.Option(None, help="Time budget in minutes."),
+    max_minutes: float | None = typer.Option(None, help="Time budget in minutes."),
     learning_rate: float = typer.Option(5e-4, help="Peak learning rate (lower than from scratch)."),
-    batch_size: Optional[int] = typer.Option(None, help="Sequences a batch [default: the checkpoint's]."),
+    batch_size: int | None = typer.Option(None, help="Sequences a batch [default: the checkpoint's]."),
     steps_per_epoch: int = typer.Option(50, help="Steps between validation and checkpoints."),
     patience: int = typer.Option(5, help="Early stopping patience in epochs (0: never)."),
     seed: int = typer.Option(0, help="Seed of data order and dropout."),

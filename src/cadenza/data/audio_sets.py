@@ -243,7 +243,8 @@ def _load(path: Path, name: str, split: str) -> AudioSet:
         meta = json.loads(bytes(data["meta"]).decode())
         hop = meta["hop"]
         bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
-        cut = lambda key, scale=1: [data[key][a * scale:b * scale] for a, b in zip(bounds[:-1], bounds[1:])]
+        def cut(key, scale=1):
+            return [data[key][a * scale:b * scale] for a, b in zip(bounds[:-1], bounds[1:])]
         return AudioSet(name, split, meta["sample_rate"], hop, cut("audio", hop), cut("f0"), cut("confidence"),
                         cut("loudness"), cut("velocity") if "velocity" in data else None, meta["ids"])
 

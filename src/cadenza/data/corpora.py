@@ -20,16 +20,21 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import symusic
 
 from cadenza.errors import CadenzaError
-from cadenza.music.io import (MIDI_SUFFIXES, SCORE_SUFFIXES, one_line, abc_with_unit_length,
-                              from_music21, midi_from_bytes)
+from cadenza.music.io import (
+    MIDI_SUFFIXES,
+    SCORE_SUFFIXES,
+    abc_with_unit_length,
+    from_music21,
+    midi_from_bytes,
+    one_line,
+)
 from cadenza.music.transforms import note_count
 from cadenza.utils import atomic_dir, stable_hash
 
@@ -292,8 +297,14 @@ def _cache_is_current(cache: Path, fingerprint: dict) -> bool:
 
 
 def _parse_all(tasks: list[Task], label: str, workers: int | None, progress: bool) -> list:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     workers = workers or os.cpu_count() or 1
     columns = [TextColumn(f"parsing {label}"), BarColumn(), MofNCompleteColumn(),

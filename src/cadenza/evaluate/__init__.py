@@ -9,8 +9,7 @@
 from cadenza.evaluate.compare import compare_sets, feature_matrix, features
 from cadenza.evaluate.metrics import METRICS, key_estimate, metric_table, piece_metrics
 from cadenza.evaluate.novelty import NoveltyIndex
-from cadenza.evaluate.polyphonic import (FrameModel, FrameProbabilityModel, PolyphonicResult,
-                                         benchmark, evaluate_rolls)
+from cadenza.evaluate.polyphonic import FrameModel, FrameProbabilityModel, PolyphonicResult, benchmark, evaluate_rolls
 from cadenza.evaluate.structure import plot_self_similarity, self_similarity, structure
 from cadenza.evaluate.suite import Evaluation, PieceSet, Reference, evaluate_set, load_generated
 

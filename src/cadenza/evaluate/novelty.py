@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import symusic
 
-from cadenza.evaluate.metrics import notes
-
 EVENTS = ("interval", "pitch-duration")
 NGRAMS = (4, 8, 16)
 NEAREST_N = 8

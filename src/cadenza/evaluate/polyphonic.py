@@ -79,7 +79,7 @@ class BernoulliBaseline:
 
     name = "bernoulli"
 
-    def fit(self, rolls: list[np.ndarray]) -> "BernoulliBaseline":
+    def fit(self, rolls: list[np.ndarray]) -> BernoulliBaseline:
         frames = np.concatenate(rolls).astype(np.float64)
         self.p_ = (frames.sum(axis=0) + 1) / (frames.shape[0] + 2)
         return self
@@ -96,7 +96,7 @@ class MarkovPitchBaseline:
 
     name = "markov-pitch"
 
-    def fit(self, rolls: list[np.ndarray]) -> "MarkovPitchBaseline":
+    def fit(self, rolls: list[np.ndarray]) -> MarkovPitchBaseline:
         counts = np.zeros((2, 2, KEYS))  # [previous, current, key]
         for roll in rolls:
             prev, cur = roll[:-1].astype(bool), roll[1:].astype(bool)

@@ -63,7 +63,9 @@ def bar_features(score: symusic.Score, feature: str = "both") -> np.ndarray:
         return chroma
     if feature == "onset":
         return onset
-    norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    def norm(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
     return np.concatenate([norm(chroma), norm(onset)], axis=1)
 
 

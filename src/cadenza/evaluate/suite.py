@@ -75,10 +75,10 @@ class Reference:
     train_features: dict = field(default=None, repr=False)
     train_metrics: dict = field(default=None, repr=False)
     index: NoveltyIndex = field(default=None, repr=False)
-    real: "Evaluation" = field(default=None, repr=False)
+    real: Evaluation = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, name: str | os.PathLike, kind: str = "interval", progress: bool = True) -> "Reference":
+    def load(cls, name: str | os.PathLike, kind: str = "interval", progress: bool = True) -> Reference:
         """A named corpus (``bach``, ...) or a folder: its train split, and its test split when there is one."""
         from cadenza.data.corpora import corpus
 
@@ -91,7 +91,8 @@ class Reference:
                 raise CadenzaError(f"reference {name}: needs at least two pieces, has {len(whole)}")
             train, test = whole, None
         ref = cls(train.name, PieceSet(train.name, list(train.ids), list(train)),
-                  PieceSet(f"{train.name} test", list(test.ids), list(test)) if test is not None and len(test) >= 2 else None,
+                  PieceSet(f"{train.name} test", list(test.ids), list(test))
+                  if test is not None and len(test) >= 2 else None,
                   kind)
         ref.prepare()
         return ref

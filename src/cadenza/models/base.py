@@ -19,9 +19,10 @@ import json
 import math
 import os
 import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import symusic
@@ -89,7 +90,7 @@ class Generator:
 
     # --- the public API -------------------------------------------------------
 
-    def fit(self, pieces: Iterable[symusic.Score]) -> "Generator":
+    def fit(self, pieces: Iterable[symusic.Score]) -> Generator:
         spec = getattr(pieces, "spec", None)
         pieces = list(pieces)
         if not pieces:
@@ -152,7 +153,7 @@ class Generator:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Generator":
+    def load(cls, path: str | os.PathLike) -> Generator:
         return load(path)
 
     # --- hooks for subclasses -------------------------------------------------

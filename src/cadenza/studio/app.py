@@ -110,7 +110,8 @@ class Studio:
 
     def timbre_runs(self) -> list[str]:
         return [name for name, model in ss.list_runs(self.runs).items()
-                if model in self.models and self.models[model].domain == "audio" and hasattr(self.models[model], "transfer")]
+                if model in self.models and self.models[model].domain == "audio"
+                and hasattr(self.models[model], "transfer")]
 
     # --- generate --------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class TrainingJob:
                 pass  # no likelihood for this model
             self.model.save(self.out, metrics=metrics)
             self.summary = ", ".join(f"{k} {v}" for k, v in metrics.items())
-        except BaseException as exc:  # noqa: BLE001  (reported on the page by the polling handler)
+        except BaseException as exc:
             self.error = exc
 
     def progress(self) -> float:
@@ -335,7 +336,7 @@ def warm_up(folder: Path) -> None:
     score.tracks.append(track)
     try:
         finish_take(write_take([score], "symbolic", folder, "warm-up"))
-    except Exception:  # noqa: BLE001  (a failed warm-up only makes the first click slower)
+    except Exception:
         ss.log.warning("studio: warm-up failed", exc_info=True)
 
 
@@ -469,8 +470,8 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                     corpora = list(studio.corpora)
                     train_data = gr.Dropdown(choices=corpora, value="bach" if "bach" in corpora else corpora[0],
                                              label="Corpus", info="An embedded corpus (its training split).")
-                    train_preset = gr.Dropdown(choices=_presets(studio, first_train), value=_preset_default(studio, first_train),
-                                               label="Preset",
+                    train_preset = gr.Dropdown(choices=_presets(studio, first_train),
+                                               value=_preset_default(studio, first_train), label="Preset",
                                                info="Settings left at their default take the preset's value.")
                     run_name = gr.Textbox(value=f"{first_train}-{train_data.value}" if first_train else "",
                                           label="Run name",
@@ -513,7 +514,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 take = studio.generate(_session(request), source_value, config, sampling, n_value, seed_value)
                 if finish:
                     finish_take(take)
-            except Exception as exc:  # noqa: BLE001  (shown on the page, never as a traceback)
+            except Exception as exc:
                 return [ss.message(exc)] + [gr.update()] * (len(take_outputs) - 1)
             kept = ((kept or []) + [take])[-SLOTS:]
             if not finish:  # the page: sound first, then the picture and the score (finish_page)
@@ -526,7 +527,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 return [gr.update()] * len(take_outputs)  # nothing new (the generation failed)
             try:
                 take = finish_take(kept[-1])
-            except Exception as exc:  # noqa: BLE001  (shown on the page as one line)
+            except Exception as exc:
                 return [ss.message(exc)] + [gr.update()] * (len(take_outputs) - 1)
             return [status_line(take), take["image"], gr.update(), take["files"], kept, *show_takes(kept)]
 
@@ -601,7 +602,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         def run_compare(kept, reference_value):
             try:
                 return studio.compare(kept, reference_value), "Compared."
-            except Exception as exc:  # noqa: BLE001  (shown on the page as one line)
+            except Exception as exc:
                 return gr.update(), ss.message(exc)
 
         compare.click(run_compare, inputs=[takes, reference], outputs=[metrics, status],
@@ -613,7 +614,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
             try:
                 path, notes = studio.transfer(_session(request), timbre_value, recording_value, pitch_value,
                                               loudness_value)
-            except Exception as exc:  # noqa: BLE001  (shown on the page as one line)
+            except Exception as exc:
                 return None, ss.message(exc)
             return path, "Transferred. " + "; ".join(notes)
 
@@ -634,7 +635,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         train_inputs = {train_model, train_data, train_preset, run_name,
                         *[c for _, comps in train_controls.values() for c in comps]}
 
-        def run_train(data: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008  (Gradio injects it)
+        def run_train(data: dict, request: gr.Request, progress=gr.Progress()):
             from cadenza.train.engine import plot_losses
 
             name = data[train_model]
@@ -647,7 +648,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 preset = data[train_preset] if data[train_preset] not in (None, "", "none") else None
                 config = studio.train_config(name, preset, ctl.changed_from_default(fields, options))
                 job = studio.start_training(name, data[train_data], data[run_name], config)
-            except Exception as exc:  # noqa: BLE001  (shown on the page as one line)
+            except Exception as exc:
                 yield ss.message(exc), gr.update(), gr.update()
                 return
             picture = studio.sessions.new_folder(_session(request), "train") / "loss.png"
@@ -675,7 +676,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
             try:
                 job = studio.start_training(model, data, name, studio.train_config(model, preset or None, {}))
                 job.thread.join()
-            except Exception as exc:  # noqa: BLE001  (shown on the page as one line)
+            except Exception as exc:
                 return ss.message(exc)
             return ss.message(job.error) if job.error else f"Trained {job.out.name}: {job.summary}."
 

@@ -30,15 +30,15 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from cadenza.errors import CadenzaError
 from cadenza.config import option
+from cadenza.errors import CadenzaError
 from cadenza.utils import atomic_path
 
 

@@ -458,7 +458,8 @@ def resynthesis_metrics(model: DDSP, data, max_seconds: float = 30.0) -> dict:
         totals["f0_input"].append(np.abs(hz_to_midi(reference) - hz_to_midi(f0))[sounding])
         totals["ddsp"].append(dsp.spectral_distance(out, target))
         totals["sine"].append(dsp.spectral_distance(sine, target))
-    mean = lambda parts: float(np.mean(np.concatenate(parts))) if sum(map(len, parts)) else math.nan
+    def mean(parts):
+        return float(np.mean(np.concatenate(parts))) if sum(map(len, parts)) else math.nan
     return {
         "valid_seconds": round(used, 1),
         "loudness_l1_db": round(mean(totals["loud"]), 3),

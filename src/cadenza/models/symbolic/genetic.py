@@ -45,10 +45,21 @@ import symusic
 
 from cadenza.errors import CadenzaError
 from cadenza.models.base import Generator, Sampling, create, load, option, register
-from cadenza.models.symbolic.genetic_fitness import (HOLD, TERMS, Key, cadence_score, chord_vocabulary,
-                                                      estimate_key, is_dominant, melody_notes, parse_key,
-                                                      parse_weights, progression_table)
-from cadenza.music.transforms import bar_starts, melody as top_voice
+from cadenza.models.symbolic.genetic_fitness import (
+    HOLD,
+    TERMS,
+    Key,
+    cadence_score,
+    chord_vocabulary,
+    estimate_key,
+    is_dominant,
+    melody_notes,
+    parse_key,
+    parse_weights,
+    progression_table,
+)
+from cadenza.music.transforms import bar_starts
+from cadenza.music.transforms import melody as top_voice
 
 TPQ = 480
 VOICES = ("Bass", "Tenor", "Alto")

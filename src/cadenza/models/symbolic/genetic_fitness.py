@@ -20,8 +20,8 @@ it with the model's ``weights`` option.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

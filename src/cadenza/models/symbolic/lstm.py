@@ -71,15 +71,16 @@ class LSTM(TokenLanguageModel):
 
     name: ClassVar[str] = "lstm"
     Config: ClassVar[type] = LSTMConfig
-    tiny_config: ClassVar[dict] = {"layers": 1, "hidden": 32, "embedding": 16, "context": 64, "batch_size": 8, "max_steps": 12,
-                                       "steps_per_epoch": 6, "transpose": 2, "dropout": 0.0}
+    tiny_config: ClassVar[dict] = {"layers": 1, "hidden": 32, "embedding": 16, "context": 64, "batch_size": 8,
+                                   "max_steps": 12, "steps_per_epoch": 6, "transpose": 2, "dropout": 0.0}
     tiny_sampling: ClassVar[dict] = {"length": 24}
     presets: ClassVar[dict[str, dict]] = {
         "tiny": {"layers": 2, "hidden": 256, "embedding": 64, "context": 256, "batch_size": 16, "max_steps": 1500,
                      "steps_per_epoch": 100, "learning_rate": 3e-3, "patience": 4, "dropout": 0.3},
         # folk-rnn's size
         "base": {"layers": 3, "hidden": 512, "embedding": 128, "context": 512, "batch_size": 64, "max_steps": 20_000,
-                     "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5, "accelerator": "auto", "devices": "auto"},
+                 "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5, "accelerator": "auto",
+                 "devices": "auto"},
     }
 
     def _build_net(self, vocab_size: int) -> nn.Module:

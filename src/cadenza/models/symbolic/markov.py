@@ -116,7 +116,7 @@ UNTRACKED = -2  # an interval chain's pitch once its first note is out, when no 
 @dataclass
 class MarkovConfig:
     order: int = option(2, "How many previous events the next one depends on (1-8).")
-    viewpoint: Viewpoint = option("joint",  # noqa: RUF009 (option builds a plain dataclass field) "What one symbol is: pitch, interval (transposition-invariant), "
+    viewpoint: Viewpoint = option("joint", "What one symbol is: pitch, interval (transposition-invariant), "
                                            "duration, joint (pitch and duration) or chord (all parts).")
     part: str | None = option(None, "Track to learn from (e.g. Soprano); default: the top voice of all tracks. "
                                     "The chord viewpoint always uses every part.")

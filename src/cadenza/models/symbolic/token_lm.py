@@ -253,7 +253,7 @@ class TokenLanguageModel(NeuralGenerator):
             score = read_score(options.primer)
             base = tok.encode_base(score, options.style or self._style_for_eval(), eos=False)
             if tok.spec.conditions:
-                for position, (kind, value, make) in enumerate((("Style", options.style, T.style_token),
+                for position, (_kind, value, make) in enumerate((("Style", options.style, T.style_token),
                                                                  ("Key", options.key, T.key_token),
                                                                  ("Meter", options.meter, T.meter_token))):
                     if value is not None:

@@ -107,8 +107,8 @@ class Transformer(TokenLanguageModel):
     tiny_sampling: ClassVar[dict] = {"length": 24}
     presets: ClassVar[dict[str, dict]] = {
         # a laptop CPU in a few minutes
-        "tiny": {"layers": 2, "heads": 4, "dim": 96, "context": 256, "batch_size": 16, "max_steps": 1200, "steps_per_epoch": 100,
-                     "learning_rate": 2e-3, "patience": 4, "dropout": 0.1},
+        "tiny": {"layers": 2, "heads": 4, "dim": 96, "context": 256, "batch_size": 16, "max_steps": 1200,
+                 "steps_per_epoch": 100, "learning_rate": 2e-3, "patience": 4, "dropout": 0.1},
         # a GPU
         "base": {"architecture": "llama", "layers": 8, "heads": 8, "dim": 512, "context": 1024, "batch_size": 32,
                      "max_steps": 50_000, "steps_per_epoch": 1000, "learning_rate": 5e-4, "accelerator": "auto",
@@ -275,7 +275,8 @@ def _hub_model(repo_id: str):
             from None
 
 
-def finetune(model: Transformer, train, valid, workdir=None, progress: bool = False) -> tuple[float | None, float | None]:
+def finetune(model: Transformer, train, valid, workdir=None,
+             progress: bool = False) -> tuple[float | None, float | None]:
     """Fit ``model`` (from :func:`from_checkpoint`) on ``train``; the valid loss before and after."""
     from cadenza.data import tokens as T
 
