@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from peak_memory import peak_rss_mb, reset_peak_rss
+
 TITLE = "Audio: DDSP streaming, speed and resynthesis quality"
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
@@ -35,7 +37,7 @@ def _model():
     if is_run(run):
         return cadenza.load(run), run, True
     bach = cadenza.corpus("bach", split="train", progress=False)[:2]
-    model = DDSP(**{**DDSP.presets["tiny"], "max_steps": 2, "max_minutes": None})
+    model = DDSP(**{**DDSP.presets["tiny"], "max_steps": 2})
     return model.fit(from_scores(bach, 40, "bach", max_seconds=20)), "tiny preset, 2 steps (untrained)", False
 
 
@@ -73,20 +75,26 @@ def run() -> str:
     # Offline speed and streaming latency.
     controls = _controls(model, 30.0)
     model.render_controls(controls[:500])
+    reset_peak_rss()
     started = time.perf_counter()
     audio = model.render_controls(controls)
     offline_rtf = audio.shape[-1] / c.sample_rate / (time.perf_counter() - started)
-    lines += ["", f"Offline synthesis of 30 s: **{offline_rtf:.0f}x** faster than real time (target >= 100x).", "",
-              "| block | deadline (ms) | median (ms) | p99 (ms) | max (ms) | misses | real-time factor |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", f"Offline synthesis of 30 s: **{offline_rtf:.0f}x** faster than real time (target >= 100x); "
+                  f"peak RSS {peak_rss_mb():.0f} MB.", "",
+              "| block | deadline (ms) | median (ms) | p99 (ms) | max (ms) | misses | real-time factor | "
+              "peak RSS (MB) |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for block in (64, 256, 1024):
         per = block // c.hop
         meter = LatencyMeter(c.sample_rate)
+        reset_peak_rss()
         run_blocks(model.stream(0), [controls[i:i + per] for i in range(0, len(controls), per)], meter)
         r = meter.report()
         lines.append(f"| {block} | {r['deadline_ms']} | {r['median_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-                     f"{r['deadline_misses']} | {r['real_time_factor']} |")
-    lines += ["", "Target: p99 < 4 ms for 256-sample blocks at 16 kHz."]
+                     f"{r['deadline_misses']} | {r['real_time_factor']} | {peak_rss_mb():.0f} |")
+    lines += ["", "Target: p99 < 4 ms for 256-sample blocks at 16 kHz. Peak RSS is the process's resident "
+                  "memory high-water mark over each step (reset before it; `benchmarks/peak_memory.py`)."]
+    lines += _evaluation()
 
     if not trained:
         lines += ["", "Quality: skipped (no trained run; train one with "
@@ -99,18 +107,27 @@ def run() -> str:
 
 def _quality(model) -> list[str]:
     from cadenza.data.audio_sets import audio_set
-    from cadenza.models.audio.ddsp import resynthesis_metrics
+    from cadenza.evaluate.audio import resynthesis_metrics
 
     m = model.metrics_
+    # Held-out audio rendered with the SoundFont the model learned from: a run made before
+    # runs recorded it (pretrained/ddsp-violin) was trained on TimGM6mb renders.
+    if "soundfont" not in (model.data_spec_ or {}) and not os.environ.get("CADENZA_SOUNDFONT"):
+        from cadenza.music.render import _timgm6mb
+
+        os.environ["CADENZA_SOUNDFONT"] = str(_timgm6mb())
     test = audio_set("violin", "test", progress=False)
+    reset_peak_rss()
     started = time.perf_counter()
     t = resynthesis_metrics(model, test, max_seconds=60.0)
     seconds = time.perf_counter() - started
+    rss = peak_rss_mb()
     lines = ["", f"Training: {m.get('train_steps')} steps in {m.get('train_seconds', 0) / 60:.1f} min "
                  f"({m.get('stopped_by')}) on {model.data_spec_.get('seconds')} s of violin audio "
-                 "(Essen melodies on GM program 40, true f0).", "",
+                 "(Essen melodies on GM program 40, true f0); held out: the test split rendered with "
+                 f"{Path(os.environ.get('CADENZA_SOUNDFONT', 'the default SoundFont')).name}.", "",
              "Resynthesis of held-out audio from its own f0 and loudness (test split, "
-             f"{t['valid_seconds']} s; {seconds:.0f} s to measure):", "",
+             f"{t['valid_seconds']} s; {seconds:.0f} s to measure, peak RSS {rss:.0f} MB):", "",
              "| metric | DDSP | harmonic-sine baseline | DDSP paper (NSynth, other data) |", "|---|---:|---:|---:|",
              f"| loudness L1 (dB) | {t['loudness_l1_db']} | | 0.07 (their loudness scale) |",
              f"| f0 L1 (semitones; CREPE on the output vs the true f0) | {t['f0_l1_semitones']} | | 0.02 |",
@@ -120,9 +137,57 @@ def _quality(model) -> list[str]:
     return lines
 
 
+def _evaluation() -> list[str]:
+    """Cost of the audio evaluation suite (cadenza.evaluate.audio), and its real-vs-real line on `notes`."""
+    from cadenza.audio.io import Audio
+    from cadenza.data.audio_sets import audio_set
+    from cadenza.evaluate import audio as ev
+
+    rng = np.random.default_rng(0)
+    t = np.arange(10 * 16000) / 16000
+    clean = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.1 * np.sin(2 * np.pi * 660 * t)).astype(np.float32)
+    noisy = (clean + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+    minute = Audio(np.tile(noisy, 6), 16000)
+    rows = []
+
+    def timed(label, fn):
+        reset_peak_rss()
+        started = time.perf_counter()
+        value = fn()
+        rows.append(f"| {label} | {time.perf_counter() - started:.2f} | {peak_rss_mb():.0f} |")
+        return value
+
+    timed("SI-SDR, 10 s", lambda: ev.si_sdr(noisy, clean, 16000))
+    timed("multi-scale mel distance (7 scales), 10 s", lambda: ev.multiscale_mel_distance(noisy, clean, 16000))
+    timed("multi-resolution STFT distance, 10 s", lambda: ev.spectral_distance(noisy, clean, 16000))
+    timed("f0 error (CREPE tiny on both), 10 s", lambda: ev.f0_error(noisy, clean, 16000))
+    timed("loudness error, 10 s", lambda: ev.loudness_error(noisy, clean, 16000))
+    timed("CREPE tiny embedding, 60 s (one frame every 50 ms)", lambda: ev.crepe_embedding(minute))
+    timed("log-mel statistics, 60 s", lambda: ev.logmel_statistics(minute))
+    a, b = rng.standard_normal((2000, 256)), rng.standard_normal((1000, 256)) + 0.1
+    timed("Fréchet distance, 256 dimensions (2,000 vs 1,000 vectors)", lambda: ev.frechet_features(a, b))
+    timed("NDB, K = 50 (k-means on 2,000 vectors of 64)", lambda: ev.ndb(a[:, :64], b[:, :64], bins=50))
+    audio_set("notes", "train", progress=False)  # rendered once into the cache, not timed
+    ref = timed("reference `notes`: train and test splits analysed (CREPE on up to 120 s each)",
+                lambda: ev.AudioReference.load("notes", progress=False))
+    valid = ev.clips_of(audio_set("notes", "valid", progress=False))
+    result = timed(f"`evaluate_audio_set`: {len(valid)} clips (the valid split) against it",
+                   lambda: ev.evaluate_audio_set(valid, ref, label="notes valid"))
+    lines = ["", "### Audio evaluation (`cadenza.evaluate.audio`)", "",
+             "| step | seconds | peak RSS (MB) |", "|---|---:|---:|", *rows, "",
+             "Real audio against real audio, the line generated sets are read against "
+             f"(`notes` train split: {ref.train.clips} clips, {len(ref.centres)} NDB bins):", "",
+             "| set | clips | Fréchet CREPE | Fréchet log-mel | NDB/K |", "|---|---:|---:|---:|---:|"]
+    for record in (ref.real, result["generated"]):
+        lines.append(f"| {record['label']} | {record['clips']} | {record['frechet_crepe']:.1f} | "
+                     f"{record['frechet_logmel']:.1f} | {record['ndb']}/{record['bins']} "
+                     f"({record['ndb_over_k']:.3f}) |")
+    return lines
+
+
 def _transfer(model) -> list[str]:
     from cadenza.audio.features import hz_to_midi, pitch
-    from cadenza.audio.io import read_audio
+    from cadenza.audio.io import Audio, read_audio
     from cadenza.audio.resample import resample
 
     if not SAMPLES.is_dir():
@@ -136,7 +201,7 @@ def _transfer(model) -> list[str]:
         if not path.is_file():
             continue
         audio, rate = read_audio(path)
-        out, _ = model.transfer(audio, rate, pitch_shift=shift)
+        out = model.transfer(Audio(audio, rate), pitch_shift=shift)[0].samples
         hop = model.config.hop
         mono = resample(audio.mean(axis=0, keepdims=True), rate, model.config.sample_rate)
         f_in, conf_in = pitch(mono, model.config.sample_rate, hop)

@@ -20,7 +20,7 @@ def _best(fn, repeat: int = 3) -> float:
 
 
 def _rewriting() -> list[str]:
-    from cadenza.models.symbolic.lsystem import LSystem, parse_rules
+    from cadenza.models.symbolic.lsystem import LSystemGrammar, parse_rules
 
     cases = [  # name, axiom, rules, iterations
         ("algae A->AB, B->A (deterministic)", "A", "A->AB;B->A", 30),
@@ -31,7 +31,7 @@ def _rewriting() -> list[str]:
     rows = ["| L-system | iterations | final symbols | seconds | symbols rewritten/s |",
             "|---|---:|---:|---:|---:|"]
     for name, axiom, rules, n in cases:
-        system = LSystem(axiom, parse_rules(rules))
+        system = LSystemGrammar(axiom, parse_rules(rules))
         out = {}
 
         def run(system=system, n=n, out=out):

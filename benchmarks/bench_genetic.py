@@ -65,10 +65,10 @@ def run() -> str:
             for seed in SEEDS:
                 model = cadenza.create("genetic", task="harmonize", melody=str(path),
                                        generations=max(CHECKPOINTS), **options)
-                model.generate(n=1, seed=seed)
-                best.append([model.history_[0]["best"][g] for g in CHECKPOINTS])
+                history = model.evolve(n=1, seed=seed)[0].history
+                best.append([history["best"][g] for g in CHECKPOINTS])
                 if terms is None:
-                    terms, key, slots = model.history_[0]["terms"], model.key(), model.problem().slots
+                    terms, key, slots = history["terms"], model.key(), model.problem().slots
             rows[name] = np.mean(best, axis=0)
         for population in (32, 64, 128):
             model = cadenza.create("genetic", task="harmonize", melody=str(path), generations=100,

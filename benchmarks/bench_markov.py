@@ -83,7 +83,7 @@ def _unigram_bits(model, pieces) -> float:
     from cadenza.models.symbolic.markov_ngram import KneserNey
 
     unigram = KneserNey(0, model.ngram_.size).fit(model._ids, model._lengths)
-    ids, lengths = model._symbols(pieces, model.vocabulary_)[:2]
+    ids, lengths = model.viewpoint.encode(pieces, model.config.part, model.vocabulary_)[:2]
     return -unigram.log_prob(ids, lengths) / lengths.sum() / math.log(2)
 
 

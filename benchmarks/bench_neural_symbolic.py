@@ -42,7 +42,7 @@ def _bits_table() -> list[str]:
 
     import cadenza
     from cadenza.models.base import pretrained_dir
-    from cadenza.models.symbolic.token_lm import one_thread
+    from cadenza.utils import one_thread
 
     train = cadenza.corpus("essen", split="train", progress=False)
     valid = cadenza.corpus("essen", split="valid", progress=False)
@@ -99,7 +99,7 @@ def _speed_table() -> list[str]:
     import cadenza
     from cadenza.data import tokens as T
     from cadenza.models.base import build_dataclass
-    from cadenza.models.symbolic.token_lm import one_thread
+    from cadenza.utils import one_thread
 
     model = cadenza.create("transformer", layers=3, heads=4, dim=96, context=1024, dropout=0.0)
     model.tokenizer_ = T.MusicTokenizer(model.config.spec())

@@ -84,13 +84,13 @@ def main() -> None:
     workdir = args.workdir or Path("runs") / f"polyphonic-{name}"
     train, valid = load_piano_rolls(args.data, "train"), load_piano_rolls(args.data, "valid")
     overrides = dict(item.split("=", 1) for item in args.set)
-    model = cadenza.create("polyphonic", preset=args.preset, seed=args.seed, max_minutes=args.minutes,
-                           **overrides)
+    model = cadenza.create("polyphonic", preset=args.preset, seed=args.seed, **overrides)
     print(f"training {model!r} on {len(train)} pieces of {name}, {args.minutes} min budget, "
           f"{args.threads} threads")
     started = time.perf_counter()
     model.fit_rolls(train, valid, workdir=workdir, progress=False,
-                    data={"file": args.data.name, "split": "train", "pieces": len(train)})
+                    data={"file": args.data.name, "split": "train", "pieces": len(train)},
+                    trainer={"max_minutes": args.minutes})
     wall = time.perf_counter() - started
 
     # The mixture needs no training: pick its width on the valid split, like the weights.

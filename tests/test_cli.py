@@ -107,3 +107,11 @@ def test_entry_point_never_shows_a_traceback(tmp_path, melody_file):
     result = subprocess.run([str(cadenza), "generate", "markov", "--out", str(tmp_path / "g")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not trained yet" in result.stderr
+
+
+def test_generate_writes_a_report_for_a_model_that_reports(tmp_path, capsys):
+    code, _, err = run_cli(["generate", "genetic", "--out", tmp_path, "--generations", "3", "--population", "8"],
+                           capsys)
+    assert code == 0, err
+    assert (tmp_path / "genetic-s0-report.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "genetic-s0-01.mid").is_file()

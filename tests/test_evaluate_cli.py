@@ -54,6 +54,9 @@ def test_bench_polyphonic_baseline(jsb_path, capsys):
     code, out, err = run_cli(["bench", "polyphonic", "markov-pitch", "--data", jsb_path], capsys)
     assert code == 0, err
     assert "10.49" in out and "8.10" in out
+    # The strongest published numbers too, each marked exact, bound or estimate.
+    assert "5.56" in out and "4.74" in out and "3.99" in out
+    assert "bound" in out and "estimate" in out and "NLL all" in out
 
 
 @pytest.mark.parametrize("make_input", ["missing", "empty", "text", "corrupt"])
@@ -77,3 +80,55 @@ def test_bench_bad_inputs(tmp_path, capsys):
     assert code == 2 and "no such file" in err
     code, _, err = run_cli(["bench", "polyphonic", "nope", "--data", tmp_path / "none.mat"], capsys)
     assert code == 2 and err.count("\n") == 1
+
+
+# --- audio -----------------------------------------------------------------------------------------
+
+def write_notes(folder, n, seed, kind="tone"):
+    from cadenza.audio.io import Audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(8000) / 16000
+    for i in range(n):
+        if kind == "tone":
+            x = sum(0.3 / k * np.sin(2 * np.pi * 220 * 2 ** (rng.integers(0, 12) / 12) * k * t) for k in (1, 2, 3))
+        else:
+            x = 0.2 * rng.standard_normal(len(t))
+        Audio(x.astype(np.float32), 16000).write(folder / f"note{i:02d}.wav")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def audio_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    return write_notes(root / "gen", 6, 0), write_notes(root / "ref", 30, 1)
+
+
+def test_eval_audio_against_an_audio_folder(audio_folders, tmp_path, capsys):
+    gen, ref = audio_folders
+    code, out, err = run_cli(["eval", gen, "--reference", ref, "--json", tmp_path / "a.json"], capsys)
+    assert code == 0, err
+    assert "Fréchet CREPE" in out and "NDB/K" in out and "test (real)" in out
+    record = json.loads((tmp_path / "a.json").read_text())
+    assert record["generated"]["clips"] == 6 and record["generated"]["label"] == "gen"
+    assert record["real_vs_real"]["clips"] >= 2 and record["reference"]["train_clips"] >= 20
+    assert record["generated"]["frechet_logmel"] >= 0 and 0 <= record["generated"]["ndb_over_k"] <= 1
+
+
+@pytest.mark.parametrize("case", ["empty", "unreadable", "midi-vs-audio", "audio-vs-corpus", "mixed"])
+def test_bad_audio_input_is_one_line(audio_folders, folders, tmp_path, capsys, case):
+    gen, ref = audio_folders
+    target, reference = tmp_path / "x", str(ref)
+    target.mkdir()
+    if case == "unreadable":
+        (target / "bad.wav").write_bytes(b"RIFF garbage")
+    elif case == "midi-vs-audio":
+        target = folders[0]
+    elif case == "audio-vs-corpus":
+        target, reference = gen, str(folders[2])
+    elif case == "mixed":
+        write_notes(target, 1, 0)
+        (target / "x.mid").write_bytes((folders[0] / "tune00.mid").read_bytes())
+    code, out, err = run_cli(["eval", target, "--reference", reference], capsys)
+    assert code == 2 and err.count("\n") == 1 and "error:" in err, err

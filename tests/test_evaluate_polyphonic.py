@@ -9,6 +9,8 @@ import pytest
 
 from cadenza.errors import CadenzaError
 from cadenza.evaluate.polyphonic import (
+    PUBLISHED,
+    PUBLISHED_RESULTS,
     BernoulliBaseline,
     FrameModel,
     FrameProbabilityModel,
@@ -37,6 +39,9 @@ def test_bernoulli_nll_by_hand():
     expected = -(frame2 + off) / 2
     result = evaluate_rolls(model, [test])
     assert result.nll == pytest.approx(expected) and result.frames == 2
+    # All frames: frame 1 (key 0 on) from an empty past counts too.
+    frame1 = off - math.log1p(-p[0]) + math.log(p[0])
+    assert result.nll_all == pytest.approx(-(frame1 + frame2 + off) / 3) and result.frames_all == 3
 
 
 def test_markov_pitch_counts_transitions():
@@ -57,6 +62,7 @@ def test_any_object_with_frame_log_prob_plugs_in():
     assert isinstance(Uniform(), FrameModel) and not isinstance(Uniform(), FrameProbabilityModel)
     result = evaluate_rolls(Uniform(), [roll([set()] * 5), roll([{3}] * 3)])
     assert result.nll == pytest.approx(88 * math.log(2)) and result.frames == 4 + 2
+    assert result.nll_all == pytest.approx(88 * math.log(2)) and result.frames_all == 5 + 3
     assert math.isnan(result.accuracy)
     with pytest.raises(CadenzaError):
         evaluate_rolls(object(), [roll([set()] * 3)])
@@ -90,3 +96,38 @@ def test_bad_inputs(tmp_path, jsb_path):
     bad.write_text("not a mat file")
     with pytest.raises(CadenzaError):
         benchmark("bernoulli", bad)
+
+
+def test_first_frame_counts_only_in_the_all_frames_nll():
+    class Unscored:  # does not score the first frame: NaN there, as the protocol says
+        def frame_log_prob(self, r):
+            out = np.full(len(r), -2.0)
+            out[0] = np.nan
+            return out
+
+    class Sure:  # the first frame is certain, every later frame costs 2 nats
+        def frame_log_prob(self, r):
+            out = np.full(len(r), -2.0)
+            out[0] = 0.0
+            return out
+
+    rolls = [roll([set()] * 4), roll([{1}] * 2)]
+    result = evaluate_rolls(Unscored(), rolls)
+    assert result.nll == pytest.approx(2.0) and math.isnan(result.nll_all)
+    sure = evaluate_rolls(Sure(), rolls)
+    assert sure.nll == pytest.approx(2.0) and sure.nll_all == pytest.approx(2.0 * 4 / 6)
+    assert sure.as_dict()["nll_all_frames"] == sure.nll_all
+
+
+def test_published_numbers_carry_their_kind_and_frame_count():
+    jsb = {p.model: p for p in PUBLISHED_RESULTS["JSB_Chorales"]}
+    assert (jsb["RNN-NADE"].nll, jsb["RNN-NADE"].kind) == (5.56, "exact")
+    assert (jsb["SRNN"].nll, jsb["SRNN"].kind) == (4.74, "bound")
+    assert (jsb["NASMC LV-RNN"].nll, jsb["NASMC LV-RNN"].kind) == (3.99, "estimate")
+    assert jsb["RNN-RBM"].kind == "estimate" and jsb["TCN"].frames == "2..T" and jsb["SRNN"].frames == "all"
+    notts = {p.model: p for p in PUBLISHED_RESULTS["Nottingham"]}
+    assert (notts["RNN-NADE"].nll, notts["RNN-NADE"].kind) == (2.31, "exact")
+    for rows in PUBLISHED_RESULTS.values():
+        assert all(p.kind in ("exact", "bound", "estimate") and p.frames in ("2..T", "all") for p in rows)
+    # The flat view names the kind in every label.
+    assert any("bound" in label and nll == 4.74 for label, nll in PUBLISHED["JSB_Chorales"].items())

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza.evaluate.compare import FEATURES, compare_sets, features, kde
-from cadenza.evaluate.novelty import NoveltyIndex, SuffixAutomaton, events
+from cadenza.evaluate.novelty import NoveltyIndex, events
 from cadenza.evaluate.structure import plot_self_similarity, self_similarity, structure
+from cadenza.music.suffix_automaton import SuffixAutomaton
 
 
 def tune(pitches, dur=480, tpq=480):

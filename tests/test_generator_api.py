@@ -12,7 +12,7 @@ import symusic
 import cadenza
 from cadenza.errors import CadenzaError
 from cadenza.models.base import coerce
-from cadenza.models.symbolic.markov import GRID, REST, melody_events
+from cadenza.models.symbolic.markov_viewpoints import GRID, REST, melody_events
 
 
 def _melody(pitches, durations_q, tpq=480):

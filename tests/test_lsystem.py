@@ -6,11 +6,11 @@ import symusic
 
 import cadenza
 from cadenza.errors import CadenzaError
-from cadenza.models.symbolic.lsystem import LSystem, parse_rules
+from cadenza.models.symbolic.lsystem import LSystemGrammar, parse_rules
 
 
 def expand(axiom, rules, n, seed=0, ignore="", temperature=1.0):
-    return LSystem(axiom, parse_rules(rules), ignore).expand(n, np.random.default_rng(seed),
+    return LSystemGrammar(axiom, parse_rules(rules), ignore).expand(n, np.random.default_rng(seed),
                                                              temperature=temperature)
 
 

@@ -14,22 +14,18 @@ from scipy.stats import chisquare
 
 import cadenza
 from cadenza.errors import CadenzaError
-from cadenza.models.symbolic.markov import (
+from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
+from cadenza.models.symbolic.markov_viewpoints import (
     GRID,
     MAX_UNITS,
     REST,
+    VIEWPOINTS,
     chord_events,
-    decode_symbol,
     melody_events,
     melody_lines,
-    symbol_codes,
-    to_symbols,
 )
-from cadenza.models.symbolic.markov_constraints import (
-    SuffixAutomaton,
-    key_pitch_classes,
-)
-from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
+from cadenza.music.suffix_automaton import SuffixAutomaton
+from cadenza.music.theory import parse_key
 from cadenza.music.transforms import melody
 
 
@@ -143,10 +139,10 @@ def test_interval_viewpoint_is_transposition_invariant():
 
 def test_viewpoint_symbols_and_chord_events():
     events = [(60, 12), (REST, 6), (62, 6), (67, 24)]
-    assert to_symbols(events, "pitch") == [(60,), (REST,), (62,), (67,)]
-    assert to_symbols(events, "interval") == [(0, 60), (2,), (1, 2), (1, 5)]
-    assert to_symbols(events, "duration") == [(12,), (-6,), (6,), (24,)]
-    assert to_symbols(events, "joint") == events
+    assert VIEWPOINTS["pitch"].symbols(events) == [(60,), (REST,), (62,), (67,)]
+    assert VIEWPOINTS["interval"].symbols(events) == [(0, 60), (2,), (1, 2), (1, 5)]
+    assert VIEWPOINTS["duration"].symbols(events) == [(12,), (-6,), (6,), (24,)]
+    assert VIEWPOINTS["joint"].symbols(events) == events
     score = symusic.Score(480)
     score.tracks.append(symusic.Track("S", 0, False, [symusic.Note(0, 960, 72, 80), symusic.Note(960, 480, 74, 80)]))
     score.tracks.append(symusic.Track("B", 0, False, [symusic.Note(0, 480, 48, 80), symusic.Note(960, 480, 43, 80)]))
@@ -180,9 +176,9 @@ def test_vectorised_melodies_and_symbols_match_the_reference(chorales):
         assert lengths.tolist() == [len(e) for e in expected]
         assert list(zip(pitches.tolist(), units.tolist())) == [ev for e in expected for ev in e]
         for viewpoint in ("pitch", "interval", "duration", "joint"):
-            codes = symbol_codes(pitches, units, lengths, viewpoint)
-            decoded = [decode_symbol(int(c), viewpoint) for c in codes]
-            assert decoded == [s for e in expected for s in to_symbols(e, viewpoint)]
+            codes = VIEWPOINTS[viewpoint].codes(pitches, units, lengths)
+            decoded = [VIEWPOINTS[viewpoint].decode(int(c)) for c in codes]
+            assert decoded == [s for e in expected for s in VIEWPOINTS[viewpoint].symbols(e)]
             order = np.argsort(codes, kind="stable")  # codes sort as the symbol tuples do
             assert [decoded[i] for i in order] == sorted(decoded)
 
@@ -201,7 +197,7 @@ def test_sampling_tables_match_next_probabilities(joint2, chorales):
     for model, temperature in ((joint2, 1.0), (joint2, 0.7), (interval, 1.0)):
         options = model.Sampling(temperature=temperature)
         lattice, paths, _ = model._sample([np.random.default_rng(s) for s in range(3)], options)
-        last = model._last()
+        last = model._chain.last
         for path in paths:
             history, state = [], 0
             for nxt in path[:10].tolist():
@@ -234,7 +230,7 @@ def _pitches(score):
 
 
 def test_every_constraint_holds_in_1000_samples(joint2):
-    _, allowed = key_pitch_classes("D minor")
+    allowed = parse_key("D minor").melody_classes
     pieces = joint2.generate(n=1000, seed=0, length=16, key="D minor", low=60, high=76,
                              first_note=62, last_note=62, cadence=True)
     for score in pieces:

@@ -13,7 +13,8 @@ from cadenza.errors import CadenzaError
 from cadenza.evaluate.polyphonic import FrameModel, FrameProbabilityModel, evaluate_rolls
 
 pytest.importorskip("lightning")
-from cadenza.models.symbolic.polyphonic import MADE, NADE, FrameNet, KeyNeighbourhood, PolyphonicModel, PolyphonicSystem
+from cadenza.models.symbolic.polyphonic import MADE, NADE, FrameNet, KeyNeighbourhood, PolyphonicModel
+from cadenza.models.symbolic.polyphonic_system import PolyphonicSystem
 
 TINY = dict(PolyphonicModel.tiny_config)
 
@@ -128,17 +129,17 @@ def test_weight_average_is_what_is_validated_and_kept():
     system = PolyphonicSystem(_net(keys=6), config)
     assert not any(p.requires_grad for p in system.average.parameters())
     assert {id(p) for g in system.configure_optimizers()["optimizer"].param_groups for p in g["params"]} == \
-        {id(p) for p in system.net.parameters()}
+        {id(p) for p in system.model.parameters()}
     before = [p.clone() for p in system.average.parameters()]
     with torch.no_grad():
-        for weight in system.net.parameters():
+        for weight in system.model.parameters():
             weight.add_(1.0)
     system.on_train_batch_end(None, None, 0)  # step 0: decay min(0.5, 1/10)
-    for mean, old, weight in zip(system.average.parameters(), before, system.net.parameters()):
+    for mean, old, weight in zip(system.average.parameters(), before, system.model.parameters()):
         assert torch.allclose(mean, 0.1 * old + 0.9 * weight)
     assert system.kept is system.average
     plain = PolyphonicSystem(_net(keys=6), PolyphonicModel.Config(**TINY))
-    assert plain.average is None and plain.kept is plain.net
+    assert plain.average is None and plain.kept is plain.model
 
 
 @pytest.mark.parametrize("output, local", [("made", 0), ("nade", 0), ("made", 3)])

@@ -7,7 +7,6 @@ import pytest
 import symusic
 
 from cadenza.cli import main
-from cadenza.cli.audio import score_blocks
 from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
 from cadenza.models.audio.ddsp import DDSP
@@ -33,8 +32,8 @@ def model():
 @pytest.mark.parametrize("block", [64, 128, 256, 1024])
 def test_streamed_equals_offline(model, block):
     score = melody([60, 64, 67, 72, 67])
-    offline = model.render_score(score, seed=3)
-    streamed = run_blocks(model.stream(3), score_blocks(model, score, block))
+    offline = model.render_score(score, seed=3).samples
+    streamed = run_blocks(model.stream(3), model.score_blocks(score, block))
     assert streamed.shape == offline.shape
     assert np.abs(streamed - offline).max() < 1e-4
 
@@ -111,4 +110,4 @@ def test_play_without_devices_is_one_clear_message(model, tmp_path, capsys):
 
 def test_score_blocks_rejects_a_score_without_notes(model):
     with pytest.raises(CadenzaError, match="no pitched notes"):
-        list(score_blocks(model, symusic.Score(480), 256))
+        list(model.score_blocks(symusic.Score(480), 256))

@@ -203,8 +203,8 @@ def test_uploads_are_checked_and_copied_into_the_session(tmp_path):
 
 
 def test_run_names_and_controls():
+    from cadenza.config import fields_of
     from cadenza.models.base import available
-    from cadenza.studio.controls import fields_of
     from cadenza.studio.session import check_run_name
 
     assert check_run_name(" my-run_1 ") == "my-run_1"

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from miditok import TokSequence
 
+from cadenza.data import token_grammar as G
+from cadenza.data import token_windows as W
 from cadenza.data import tokens as T
 from cadenza.errors import CadenzaError
 from cadenza.music.transforms import melody
@@ -61,9 +63,9 @@ def test_sequences_start_with_conditioning_tokens():
 
 
 def test_key_estimate_known_answers():
-    assert T.estimate_key(_scale([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])) == "C"
-    assert T.estimate_key(_scale([57, 59, 60, 62, 64, 65, 68, 69, 64, 57])) == "Am"
-    assert T.estimate_key(_scale([60], key=(-3, 1))) == "Cm"  # three flats, minor
+    assert T.score_key_name(_scale([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])) == "C"
+    assert T.score_key_name(_scale([57, 59, 60, 62, 64, 65, 68, 69, 64, 57])) == "Am"
+    assert T.score_key_name(_scale([60], key=(-3, 1))) == "Cm"  # three flats, minor
 
 
 def test_transposition_moves_pitches_and_key_together(tiny_corpus):
@@ -75,7 +77,7 @@ def test_transposition_moves_pitches_and_key_together(tiny_corpus):
     def key(ids):
         return next(tok.base_names[i] for i in ids if tok.base_types[i] == "Key")
     def tonic(name):
-        return T.TONICS.index(name[4:].rstrip("m"))
+        return T.TONIC_NAMES.index(name[4:].rstrip("m"))
     assert (tonic(key(base)) + 3) % 12 == tonic(key(up)) % 12
     assert tok.transpose_base(base, 60) is None  # off the top of the vocabulary
 
@@ -93,20 +95,20 @@ def test_bpe_shortens_and_decodes_the_same(tiny_corpus, bpe_tokenizer):
 def test_windows_chunk_long_pieces_and_pad(tiny_corpus):
     tok = tokenizer()
     base = [tok.encode_base(p, "bach") for p in list(tiny_corpus)[:3]]
-    windows = T.TokenWindows(tok, base, context=32)
+    windows = W.TokenWindows(tok, base, context=32)
     assert len(windows) == sum(-(-(len(b) - 1) // 32) for b in base)
-    batch = T.collate_windows(tok.pad)([windows[i] for i in range(len(windows))])
+    batch = W.collate_windows(tok.pad)([windows[i] for i in range(len(windows))])
     assert batch["input_ids"].shape == (len(windows), 32)
-    assert (batch["labels"] == T.IGNORE).sum() > 0  # the last window of a piece is padded
+    assert (batch["labels"] == W.IGNORE).sum() > 0  # the last window of a piece is padded
     # inputs and targets are the same stream shifted by one
     assert batch["input_ids"][0, 1:].tolist() == batch["labels"][0, :-1].tolist()
     with pytest.raises(CadenzaError, match="too small for one batch"):
-        T.check_batch(windows, 10_000, "test")
+        W.check_batch(windows, 10_000, "test")
 
 
 def test_grammar_refuses_broken_sequences():
     tok = tokenizer(conditions=False)
-    grammar = T.Grammar(tok)
+    grammar = G.Grammar(tok)
     ids = [tok.id_of(n) for n in ("Bar_None", "Position_0", "Pitch_60", "Duration_1.0.8")]
     state = grammar.run([tok.bos] + ids)
     assert state.prev == "Duration" and state.notes == 1
@@ -119,7 +121,7 @@ def test_grammar_refuses_broken_sequences():
 
 def test_impossible_pitch_constraint_is_a_clear_error():
     with pytest.raises(CadenzaError, match="no pitch"):
-        T.Grammar(tokenizer(), pitches=T.pitch_constraint("C major", 61, 61))
+        G.Grammar(tokenizer(), pitches=G.pitch_constraint("C major", 61, 61))
 
 
 def _random_walk(tok, grammar, logits_rows, rng, limit=120):
@@ -127,7 +129,7 @@ def _random_walk(tok, grammar, logits_rows, rng, limit=120):
     ids, state, last_whole = [tok.bos], grammar.start(), None
     for row in logits_rows[:limit]:
         allowed = grammar.mask(state)
-        token = T.sample_next(row, allowed, rng, temperature=1.0)
+        token = G.sample_next(row, allowed, rng, temperature=1.0)
         ids.append(token)
         if token == tok.eos:
             return ids
@@ -158,8 +160,8 @@ def _assert_valid(tok, ids, pitches=None):
        low=st.sampled_from([None, 55, 60]))
 def test_any_logits_give_a_sequence_that_decodes(seed, scheme, melody_only, scale, key, low):
     tok = tokenizer(scheme, melody_only)
-    pitches = T.pitch_constraint(key, low, None)
-    grammar = T.Grammar(tok, pitches=pitches)
+    pitches = G.pitch_constraint(key, low, None)
+    grammar = G.Grammar(tok, pitches=pitches)
     rng = np.random.default_rng(seed)
     rows = rng.normal(scale=scale, size=(120, tok.vocab_size))
     _assert_valid(tok, _random_walk(tok, grammar, rows, rng), pitches)
@@ -169,7 +171,7 @@ def test_any_logits_give_a_sequence_that_decodes(seed, scheme, melody_only, scal
 @given(seed=st.integers(0, 2**31), bars=st.integers(1, 4), notes=st.integers(1, 12))
 def test_bpe_and_limits_keep_sequences_valid(bpe_tokenizer, seed, bars, notes):
     tok = bpe_tokenizer
-    grammar = T.Grammar(tok, max_bars=bars, max_notes=notes)
+    grammar = G.Grammar(tok, max_bars=bars, max_notes=notes)
     rng = np.random.default_rng(seed)
     rows = rng.normal(scale=5, size=(200, tok.vocab_size))
     ids = _random_walk(tok, grammar, rows, rng, limit=200)
@@ -183,7 +185,7 @@ def test_sampling_filters():
     rng = np.random.default_rng(0)
     logits = np.array([5.0, 4.0, 0.0, -1.0])
     allowed = np.array([True, True, True, False])
-    draws = {T.sample_next(logits, allowed, rng, top_k=2) for _ in range(200)}
+    draws = {G.sample_next(logits, allowed, rng, top_k=2) for _ in range(200)}
     assert draws == {0, 1}
-    assert {T.sample_next(logits, allowed, rng, top_p=0.5) for _ in range(50)} == {0}
-    assert {T.sample_next(logits, allowed, rng, temperature=100.0) for _ in range(300)} == {0, 1, 2}
+    assert {G.sample_next(logits, allowed, rng, top_p=0.5) for _ in range(50)} == {0}
+    assert {G.sample_next(logits, allowed, rng, temperature=100.0) for _ in range(300)} == {0, 1, 2}

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from cadenza.errors import CadenzaError
-from cadenza.train import TrainingConfig, fit_system
+from cadenza.train import TrainerOptions, TrainingConfig, fit_system
 
 lightning = pytest.importorskip("lightning")
+from cadenza.train.system import System
 
 
 class ToySystem(lightning.LightningModule):
@@ -119,3 +120,81 @@ def test_resumed_run_keeps_its_earlier_logs(tmp_path):
         return {int(r.split(",")[1]) for r in text.splitlines()[1:] if r.split(",")[1]}
 
     assert max(steps(earlier)) < 20 <= min(steps(later))
+
+
+# --- systems with several optimisers, phases and weight averaging --------------------------------
+
+class ToyGAN(System):
+    """A generator and a critic on 4-D points: a reconstruction warm-up, then an adversarial
+    phase with two critic steps per generator step; clipping, dropout and an EMA of the generator."""
+
+    monitor = None
+    phases = (("warm-up", 0), ("adversarial", 12))
+
+    def __init__(self, ema_decay=0.9):
+        torch.manual_seed(1)
+        generator = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Dropout(0.2), torch.nn.Linear(16, 4))
+        super().__init__(generator, None, ema_decay=ema_decay, gradient_clip=1.0)
+        self.critic = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        self.automatic_optimization = False
+
+    def configure_optimizers(self):
+        return [torch.optim.Adam(self.model.parameters(), lr=1e-2), torch.optim.Adam(self.critic.parameters(), lr=1e-2)]
+
+    def training_step(self, batch, _):
+        generator_opt, critic_opt = self.optimizers()
+        real, _ = batch
+        fake = self.model(torch.randn(len(real), 2))
+        critic_loss = (torch.relu(1 - self.critic(real)) + torch.relu(1 + self.critic(fake.detach()))).mean()
+        self.step(critic_opt, critic_loss)
+        if self.phase == "warm-up":
+            self.step(generator_opt, torch.nn.functional.mse_loss(fake, real))
+        elif self.step_count % 2 == 0:
+            self.step(generator_opt, -self.critic(fake).mean())
+        self.log("train_loss", critic_loss, on_step=True, on_epoch=True)
+
+
+def _all_weights(system):
+    return torch.cat([p.detach().flatten() for p in system.state_dict().values() if p.is_floating_point()])
+
+
+def test_a_two_optimiser_system_resumes_exactly(tmp_path):
+    train = _data(64, 0)
+    straight = ToyGAN()
+    result = fit_system(straight, train, None, _config(), tmp_path / "a", progress=False)
+    # one step a batch, however many optimisers stepped in it (Lightning counts 40 + generator steps)
+    assert result.steps == 40 and straight.step_count == 40 and result.stopped_by == "max_steps"
+    first = ToyGAN()
+    fit_system(first, train, None, _config(max_steps=20), tmp_path / "b", progress=False)
+    second = ToyGAN()
+    result = fit_system(second, train, None, _config(), tmp_path / "b", progress=False)
+    assert result.resumed_from_step is not None and second.step_count == 40
+    assert torch.equal(_all_weights(second), _all_weights(straight))
+
+
+def test_the_average_is_what_a_system_ends_with(tmp_path):
+    system = ToyGAN(ema_decay=0.9)
+    fit_system(system, _data(64, 0), None, _config(max_steps=20), tmp_path, progress=False)
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    raw = {k[len("model."):]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
+    average = next(s["average"] for k, s in saved["callbacks"].items() if k.startswith("EMA"))
+    ended = system.model.state_dict()
+    assert all(torch.equal(ended[k], average[k]) for k in ended)
+    assert not all(torch.equal(ended[k], raw[k]) for k in ended)
+
+
+def test_phases_are_logged_and_marked(tmp_path):
+    fit_system(ToyGAN(), _data(64, 0), None, _config(max_steps=20), tmp_path, progress=False)
+    rows = (tmp_path / "logs" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    phases = {float(r.split(",")[header.index("phase")]) for r in rows[1:] if r.split(",")[header.index("phase")]}
+    assert phases == {0.0, 1.0} and (tmp_path / "loss.png").is_file()
+    assert not (tmp_path / "checkpoints" / "best.ckpt").exists()  # monitors nothing: keeps the last weights
+
+
+def test_trainer_options_are_checked():
+    with pytest.raises(CadenzaError):
+        TrainerOptions.of({"max_minutes": -1})
+    with pytest.raises(CadenzaError, match="unknown"):
+        TrainerOptions.of({"gpus": 2})
+    assert TrainerOptions.of({"precision": "bf16-mixed"}).precision == "bf16-mixed"

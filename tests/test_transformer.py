@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cadenza
-from cadenza.data import tokens as T
+from cadenza.data import token_grammar as G
 from cadenza.errors import CadenzaError
 from cadenza.music.io import write_midi
 
@@ -63,7 +63,7 @@ def test_kv_cache_gives_the_same_tokens(trained):
 
 
 def test_key_range_and_conditioning(trained):
-    allowed = T.pitch_constraint("D minor", 62, 74)
+    allowed = G.pitch_constraint("D minor", 62, 74)
     for piece in trained.generate(n=3, seed=1, key="D minor", low=62, high=74, style="essen", meter="3/4"):
         assert all(n.pitch in allowed for n in piece.tracks[0].notes)
     model = trained

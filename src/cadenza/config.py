@@ -12,17 +12,81 @@ import dataclasses
 import math
 import types
 import typing
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cadenza.errors import CadenzaError
 
+# What a text field holds, when the interfaces must know: "file", a score file the user
+# gives (the studio shows an upload box, never a typed path); "run", a run directory
+# (the studio offers the runs it knows); "text", anything else (the default).
+KINDS = ("text", "file", "run")
 
-def option(default: Any, help: str, **metadata) -> Any:
-    """A config field with its help text (shown by ``--help`` and the studio)."""
+
+def option(default: Any, help: str, kind: str | None = None, **metadata) -> Any:
+    """A config field with its help text (shown by ``--help`` and the studio) and, for a text
+    field that names a file or a run directory, its ``kind`` (see :data:`KINDS`)."""
+    if kind is not None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown option kind {kind!r} (known: {', '.join(KINDS)})")
+        metadata = {**metadata, "kind": kind}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
     return field(default=default, metadata={"help": help, **metadata})
+
+
+def kind_of(f: dataclasses.Field) -> str:
+    """The declared kind of a config field (``"text"`` when none is declared)."""
+    return f.metadata.get("kind", "text")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One control: what kind of input, its default and its help."""
+
+    name: str
+    kind: str  # int, float, str, bool, choice, list, file, run
+    default: Any
+    help: str
+    optional: bool
+    choices: tuple = ()
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+def fields_of(cls: type) -> list[Field]:
+    """The controls of a config or sampling dataclass, in field order."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+        base = inner[0] if optional and len(inner) == 1 else hint
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        help_text = f.metadata.get("help", "")
+        choices: tuple = ()
+        if kind_of(f) in ("file", "run"):  # declared: a file to upload, a run to choose
+            kind = kind_of(f)
+        elif base is bool:
+            kind = "bool"
+        elif typing.get_origin(base) is typing.Literal:
+            kind, choices = "choice", tuple(typing.get_args(base))
+        elif typing.get_origin(base) in (list, tuple):
+            kind = "list"
+        elif base is int:
+            kind = "int"
+        elif base is float:
+            kind = "float"
+        else:
+            kind = "str"
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        out.append(Field(f.name, kind, default, help_text, optional, choices))
+    return out
 
 
 def build_dataclass(cls: type, values: dict, what: str):

@@ -22,10 +22,9 @@ from cadenza.models.base import create
 from cadenza.music.io import write_midi, write_musicxml
 from cadenza.music.plot import plot_piano_roll
 from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
+from cadenza.music.theory import Key
 
 ORDERS = (1, 2, 3, 4, 5)
-SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-FLATS = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 
 
 @dataclass
@@ -50,8 +49,7 @@ def common_key(pieces, default: str = "G major") -> str:
     if not signatures:
         return default
     (sharps, minor), _ = signatures.most_common(1)[0]
-    tonic = (7 * sharps + (9 if minor else 0)) % 12
-    return f"{(SHARPS if sharps >= 0 else FLATS)[tonic]} {'minor' if minor else 'major'}"
+    return Key.from_signature(sharps, bool(minor)).name
 
 
 def run_demo(out: str | Path = "demo-output", n: int = 4, seed: int = 0, length: int = 48,

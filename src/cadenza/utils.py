@@ -1,4 +1,4 @@
-"""Small helpers shared by every layer: atomic writes and stable hashing."""
+"""Small helpers shared by every layer: atomic writes, stable hashing, torch's thread count."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,34 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def stable_hash(text: str) -> int:
     """A hash of ``text`` that is the same in every process and on every machine."""
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0  # calls inside one_thread() now
+_THREADS_BEFORE = 0  # the count to restore when the last one leaves
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread: one-token steps are too small to split across threads, and
+    on a busy CPU threads only contend.
+
+    Torch's thread count belongs to the process, so the calls share it: the
+    first one in sets it to 1 and the last one out restores what it was,
+    however their calls interleave across threads.
+    """
+    import torch
+
+    global _THREADS_USERS, _THREADS_BEFORE
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0:
+            _THREADS_BEFORE = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS -= 1
+            if _THREADS_USERS == 0:
+                torch.set_num_threads(_THREADS_BEFORE)

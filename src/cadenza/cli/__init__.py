@@ -11,8 +11,9 @@ import click
 
 # Importing a command module adds its commands to ``app``.
 from cadenza.cli import (
-    audio,  # noqa: F401
+    audio,
     core,
+    corpus,  # noqa: F401
     evaluate,  # noqa: F401
     neural,  # noqa: F401
     studio,  # noqa: F401
@@ -28,6 +29,7 @@ def command() -> click.Group:
     group = typer.main.get_command(app)
     group.add_command(core.train_group)
     group.add_command(core.generate_group)
+    group.add_command(audio.transfer_command())
     return group
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import typer
 
@@ -12,20 +13,27 @@ from cadenza.cli.app import app, console
 from cadenza.errors import CadenzaError
 
 
-def _instrument(run: Path):
-    """A trained audio model that plays f0/loudness controls (DDSP), or one clear error."""
-    from cadenza.models.base import load
+def _model_with(run: Path, ability: type, what: str, example: str):
+    """A trained run whose model declares ``ability``, or one clear error."""
+    from cadenza.models.base import load, run_class
 
-    model = load(run)
-    if model.domain != "audio" or not hasattr(model, "stream"):
-        raise CadenzaError(f"{run}: a {model.name} run ({model.domain}); this needs a trained audio "
-                           "instrument such as ddsp (cadenza train ddsp --data violin --out RUN)")
-    return model
+    cls = run_class(run)
+    if not issubclass(cls, ability):
+        raise CadenzaError(f"{run}: a {cls.name} run ({cls.domain}); this needs {what} "
+                           f"such as {example}")
+    return load(run)
+
+
+def _instrument(run: Path):
+    """A trained model that plays notes in real time (DDSP, WaveNet, ...), or one clear error."""
+    from cadenza.models.abilities import Streaming
+
+    return _model_with(run, Streaming, "a trained audio instrument that streams",
+                       "ddsp (cadenza train ddsp --data violin --out RUN)")
 
 
 def render_with_model(source: Path, out: Path, run: Path, seed: int = 0) -> None:
     """``cadenza render IN.mid OUT.wav --model RUN``: the score played by a learned instrument."""
-    from cadenza.audio.io import write_audio
     from cadenza.music.io import read_score
 
     model = _instrument(run)
@@ -33,61 +41,72 @@ def render_with_model(source: Path, out: Path, run: Path, seed: int = 0) -> None
     started = time.perf_counter()
     audio = model.render_score(score, seed=seed)
     elapsed = time.perf_counter() - started
-    write_audio(out, audio, model.config.sample_rate)
-    seconds = audio.shape[-1] / model.config.sample_rate
-    console.print(f"{out}: {seconds:.1f} s of audio played by {run}, "
-                  f"{seconds / max(elapsed, 1e-9):.0f}x faster than real time")
+    audio.write(out)
+    console.print(f"{out}: {audio.seconds:.1f} s of audio played by {run}, "
+                  f"{audio.seconds / max(elapsed, 1e-9):.0f}x faster than real time")
 
 
-@app.command("transfer")
-def transfer_command(
-    source: Path = typer.Argument(..., help="Audio to transform (.wav, .flac or .ogg), ideally one melodic line."),
-    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Audio file to write."),
-    pitch_shift: float = typer.Option(0.0, help="Transpose by this many semitones."),
-    loudness_shift: float = typer.Option(0.0, help="Add this many dB of loudness."),
-    auto_level: bool = typer.Option(True, help="Match the input's level to the instrument's range first."),
-    seed: int = typer.Option(0, help="Seed of the noise source."),
-) -> None:
-    """Timbre transfer: the pitch and loudness of a recording, played by a learned instrument."""
-    from cadenza.audio.io import read_audio, write_audio
+class TransferCommand(click.Command):
+    """``cadenza transfer IN --model RUN --out OUT [model options]``: the options after the
+    common ones are the model's own (its ``TransferOptions``), found from ``--model``."""
 
-    model = _instrument(model_dir)
-    audio, rate = read_audio(source)
-    started = time.perf_counter()
-    result, notes = model.transfer(audio, rate, pitch_shift, loudness_shift, seed=seed, auto_level=auto_level)
-    elapsed = time.perf_counter() - started
-    for note in notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    write_audio(out, result, model.config.sample_rate)
-    console.print(f"{out}: {result.shape[-1] / model.config.sample_rate:.1f} s in {elapsed:.1f} s")
+    def parse_args(self, ctx, args):
+        from cadenza.cli.core import options_from
+        from cadenza.models.abilities import Transfer
+        from cadenza.models.base import run_class
+
+        run = _option_value(args, ("--model", "-m"))
+        if run is not None:
+            cls = run_class(run)
+            if not issubclass(cls, Transfer):
+                raise CadenzaError(f"{run}: a {cls.name} run ({cls.domain}); transfer needs a model that "
+                                   "transforms audio, such as ddsp (cadenza train ddsp --data violin --out RUN)")
+            known = {p.name for p in self.params}
+            self.params += [o for o in options_from(cls.TransferOptions) if o.name not in known]
+        return super().parse_args(ctx, args)
 
 
-def score_blocks(model, score, block: int):
-    """The live path fed from a score: note events -> controls, ``block`` samples a step."""
-    from cadenza.realtime.controls import ScoreControls
+def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
 
-    hop = model.config.hop
-    if block < hop or block % hop:
-        raise CadenzaError(f"--block must be a multiple of the model's hop ({hop} samples), got {block}")
-    source = ScoreControls(score, model.tracker())
-    if not source.events:
-        raise CadenzaError("the score has no pitched notes to play")
-    per_block = block // hop
 
-    def blocks():
-        source.reset()
-        done = 0
-        while done < source.total_frames:
-            count = min(per_block, source.total_frames - done)
-            done += count
-            yield source.read(count)
-    return blocks()
+def transfer_command() -> click.Command:
+    def callback(source: Path, model_dir: Path, out: Path, seed: int, **options):
+        from cadenza.audio.io import Audio
+        from cadenza.models.abilities import Transfer
+
+        model = _model_with(model_dir, Transfer, "a model that transforms audio", "ddsp")
+        audio = Audio.read(source)
+        started = time.perf_counter()
+        result, notes = model.transfer(audio, seed=seed, **{k: v for k, v in options.items() if v is not None})
+        elapsed = time.perf_counter() - started
+        for note in notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+        result.write(out)
+        console.print(f"{out}: {result.seconds:.1f} s in {elapsed:.1f} s")
+
+    params = [
+        click.Argument(["source"], type=click.Path(path_type=Path)),
+        click.Option(["--model", "-m", "model_dir"], type=click.Path(path_type=Path), required=True,
+                     help="Trained run of a model that transforms audio (ddsp, ...)."),
+        click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True, help="Audio file to write."),
+        click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of the model's noise."),
+    ]
+    return TransferCommand("transfer", params=params, callback=callback,
+                           help="Transform a recording with a trained model (timbre transfer: its pitch and "
+                                "loudness played by a learned instrument). SOURCE is a .wav, .flac or .ogg "
+                                "file. `cadenza transfer --model RUN --help` lists that model's options.")
 
 
 @app.command("stream")
 def stream_command(
-    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp)."),
+    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained run of a model that streams (ddsp, ...)."),
     midi: Path = typer.Option(..., "--midi", help="Score to play (any readable format)."),
     block: int = typer.Option(256, help="Samples a block (a multiple of the model's hop)."),
     out: Path = typer.Option(..., "--out", "-o", help="Audio file to write."),
@@ -106,11 +125,11 @@ def stream_command(
     model = _instrument(model_dir)
     score = read_score(midi)
     torch.set_num_threads(max(1, threads))
-    meter = LatencyMeter(model.config.sample_rate)
-    audio = run_blocks(model.stream(seed), score_blocks(model, score, block), meter)
-    write_audio(out, audio, model.config.sample_rate)
+    meter = LatencyMeter(model.sample_rate)
+    audio = run_blocks(model.stream(seed), model.score_blocks(score, block), meter)
+    write_audio(out, audio, model.sample_rate)
     r = meter.report()
-    console.print(f"{out}: {audio.shape[-1] / model.config.sample_rate:.1f} s in {r['blocks']} blocks of {block}; "
+    console.print(f"{out}: {audio.shape[-1] / model.sample_rate:.1f} s in {r['blocks']} blocks of {block}; "
                   f"latency median {r['median_ms']} ms, p99 {r['p99_ms']} ms (deadline {r['deadline_ms']} ms, "
                   f"{r['deadline_misses']} misses), {r['real_time_factor']}x real time")
 
@@ -163,7 +182,7 @@ def play_live(model, sounddevice, midi_in, block: int, seconds: float | None) ->
 
     from cadenza.realtime.stream import LatencyMeter
 
-    hop, rate = model.config.hop, model.config.sample_rate
+    hop, rate = model.hop, model.sample_rate
     if block < hop or block % hop:
         raise CadenzaError(f"--block must be a multiple of the model's hop ({hop} samples), got {block}")
     torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Core commands: corpora, models, train, generate, render, plot, demo.
+"""Core commands: models, train, generate, render, plot, demo.
 
 ``train`` and ``generate`` take one sub-command a model, built from the
 model's ``Config`` and ``Sampling`` dataclasses, so every model's controls are
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import types
-import typing
 from pathlib import Path
 
 import click
@@ -20,169 +18,61 @@ from rich.table import Table
 from cadenza.cli.app import app, console
 from cadenza.errors import CadenzaError
 
-corpus_app = typer.Typer(help="List, build and inspect corpora.", no_args_is_help=True)
-app.add_typer(corpus_app, name="corpus")
-
-
-# --- corpora ---------------------------------------------------------------------------
-
-@corpus_app.command("list")
-def corpus_list() -> None:
-    """The embedded corpora, their licences and whether their cache is built."""
-    from cadenza.data.corpora import CORPORA, cached_size
-
-    table = Table(title="Corpora (any folder of .mid/.mxl/.musicxml/.xml/.abc/.krn files works too)")
-    for column in ("name", "description", "licence", "cached pieces"):
-        table.add_column(column)
-    for name, info in CORPORA.items():
-        size = cached_size(name)
-        table.add_row(name, info.description, info.licence, "not built" if size is None else str(size))
-    console.print(table)
-
-
-@corpus_app.command("build")
-def corpus_build(
-    name: str = typer.Argument(..., help="Corpus name (see `cadenza corpus list`) or a folder of scores."),
-    workers: int | None = typer.Option(None, help="Parallel parser processes [default: all cores]."),
-    force: bool = typer.Option(False, help="Rebuild even when the cache is current."),
-) -> None:
-    """Parse a corpus once into the cache ($CADENZA_CACHE, default ~/.cache/cadenza)."""
-    from cadenza.data.corpora import build_cache, corpus
-
-    started = time.perf_counter()
-    cache = build_cache(name, workers=workers, force=force)
-    loaded = corpus(name, progress=False)
-    console.print(f"{len(loaded)} pieces in {cache} ({time.perf_counter() - started:.1f} s)")
-    _report_errors(loaded.errors)
-
-
-@corpus_app.command("info")
-def corpus_info(name: str = typer.Argument(..., help="Corpus name or folder.")) -> None:
-    """Pieces a split, notes, parts and unreadable files of a corpus."""
-    from cadenza.data.corpora import corpus, split_of
-
-    whole = corpus(name)
-    table = Table(title=f"{whole.name}")
-    for column in ("split", "pieces", "notes", "mean length (quarters)", "tracks a piece"):
-        table.add_column(column, justify="right")
-    for split in ("train", "valid", "test", "all"):
-        scores = [s for i, s in whole.items() if split == "all" or split_of(i) == split]
-        notes = sum(len(t.notes) for s in scores for t in s.tracks)
-        quarters = [s.end() / s.ticks_per_quarter for s in scores]
-        tracks = sorted({len(s.tracks) for s in scores})
-        table.add_row(split, str(len(scores)), str(notes),
-                      f"{sum(quarters) / max(len(quarters), 1):.1f}",
-                      ", ".join(map(str, tracks)))
-    console.print(table)
-    _report_errors(whole.errors)
-
-
-def _report_errors(errors: list[dict]) -> None:
-    if errors:
-        console.print(f"[yellow]{len(errors)} unreadable pieces skipped:[/]")
-        for error in errors[:10]:
-            console.print(f"  {error['path']}: {error['error']}", highlight=False)
-        if len(errors) > 10:
-            console.print(f"  ... and {len(errors) - 10} more")
-
-
 # --- models --------------------------------------------------------------------------------
 
 @app.command("models")
 def models_list() -> None:
-    """The registered models (techniques) and what each needs."""
+    """The registered models (techniques): what each needs, can do and takes as controls."""
+    from cadenza.models.abilities import abilities
     from cadenza.models.base import available
 
     table = Table(title="Models")
-    for column in ("name", "domain", "trained", "what it is"):
+    for column in ("name", "domain", "trained", "abilities", "controls", "what it is"):
         table.add_column(column)
     for name, cls in available().items():
         doc = (cls.__doc__ or "").strip().splitlines()
-        table.add_row(name, cls.domain, "yes" if cls.needs_fit else "no", doc[0] if doc else "")
+        table.add_row(name, cls.domain, "yes" if cls.needs_fit else "no", ", ".join(abilities(cls)) or "-",
+                      ", ".join(cls.controls) or "-", doc[0] if doc else "")
     console.print(table)
 
 
-def _options_from(cls: type) -> list[click.Option]:
-    """click options for the fields of a config or sampling dataclass.
+def options_from(cls: type) -> list[click.Option]:
+    """click options for the fields of a config, sampling or options dataclass
+    (:func:`cadenza.config.fields_of`, the walk the studio's controls come from too).
 
     Every option defaults to None ("not given"), so that a preset or the
     dataclass supplies the value; the help shows the dataclass default.
     """
+    from cadenza.config import fields_of
+
     options = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and len(inner) == 1
-        base = inner[0] if optional else hint
+    for f in fields_of(cls):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        if isinstance(default, (list, tuple)):
-            default = ",".join(map(str, default))
-        help_text = f.metadata.get("help", "")
-        if default is not None and default != "":
-            help_text += f"  [default: {default}]"
-        if base is bool:
+        help_text = f.help + (f"  [default: {f.default}]" if f.default not in (None, "") else "")
+        if f.kind == "bool":
             options.append(click.Option([f"{flag}/--no-{f.name.replace('_', '-')}", f.name],
                                         default=None, help=help_text))
             continue
-        if typing.get_origin(base) is typing.Literal:
-            kind = click.Choice([str(c) for c in typing.get_args(base)])
-        else:
-            kind = {int: click.INT, float: click.FLOAT}.get(base, click.STRING)
+        kind = {"choice": click.Choice([str(c) for c in f.choices]), "int": click.INT, "float": click.FLOAT,
+                "file": click.Path(dir_okay=False)}.get(f.kind, click.STRING)
         options.append(click.Option([flag, f.name], type=kind, default=None, help=help_text))
     return options
 
 
-def _values(cls: type, params: dict) -> dict:
+def values_of(cls: type, params: dict) -> dict:
     """The values of ``cls``'s fields that the user gave (unset optional ones are left out)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in params.items() if k in names and v is not None}
 
 
-def _write_pieces(pieces, model, out: Path, prefix: str, formats: list[str]) -> Table:
-    from cadenza.audio.io import write_audio
-    from cadenza.music.io import write_midi, write_musicxml
-    from cadenza.music.plot import plot_piano_roll
-    from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
-
-    table = Table(title=f"{len(pieces)} pieces in {out}")
+def _pieces_table(rows: list[dict], out: Path) -> Table:
+    table = Table(title=f"{len(rows)} pieces in {out}")
     for column in ("piece", "notes", "seconds", "files"):
         table.add_column(column)
-    out.mkdir(parents=True, exist_ok=True)
-    for index, piece in enumerate(pieces):
-        stem = out / f"{prefix}-{index + 1:02d}"
-        written = []
-        if model.domain == "audio":
-            audio, rate = piece
-            write_audio(stem.with_suffix(".wav"), audio, rate)
-            table.add_row(stem.name, "-", f"{audio.shape[-1] / rate:.1f}", stem.name + ".wav")
-            continue
-        seconds = piece.to("second").end()
-        if "mid" in formats:
-            written.append(write_midi(piece, stem.with_suffix(".mid")))
-        if "musicxml" in formats:
-            written.append(write_musicxml(piece, stem.with_suffix(".musicxml")))
-        if "wav" in formats:
-            written.append(write_audio(stem.with_suffix(".wav"), render(piece), DEFAULT_SAMPLE_RATE))
-        if "png" in formats:
-            written.append(stem.with_suffix(".png"))
-            plot_piano_roll(piece, written[-1], title=f"{prefix} {index + 1}")
-        notes = sum(len(t.notes) for t in piece.tracks)
-        table.add_row(stem.name, str(notes), f"{seconds:.1f}", ", ".join(p.name for p in written))
+    for row in rows:
+        table.add_row(row["name"], "-" if row["notes"] is None else str(row["notes"]), f"{row['seconds']:.1f}",
+                      ", ".join(Path(p).name for p in row["files"]))
     return table
-
-
-FORMATS = ("mid", "musicxml", "wav", "png")
-
-
-def _formats(value: str) -> list[str]:
-    chosen = [v.strip().lower() for v in value.split(",") if v.strip()]
-    bad = [v for v in chosen if v not in FORMATS]
-    if bad or not chosen:
-        raise CadenzaError(f"unknown output format {bad[0] if bad else value!r} (choose from {', '.join(FORMATS)})")
-    return chosen
 
 
 class _ModelGroup(click.Group):
@@ -198,11 +88,8 @@ class _ModelGroup(click.Group):
         return [n for n, c in available().items() if self._listed(c)]
 
     def _listed(self, cls) -> bool:
-        from cadenza.models.base import Generator
-
-        # `train` lists models that learn something: all that need it, and the
-        # ones that can use a corpus (the automaton's seed patterns, say).
-        return not self._trained_only or cls.needs_fit or cls._fit is not Generator._fit
+        # `train` lists the models that learn from data (the automaton can take seed patterns).
+        return not self._trained_only or cls.learns_from_data
 
     def get_command(self, ctx, name):
         from cadenza.models.base import available, is_run, load
@@ -231,63 +118,66 @@ class _ModelGroup(click.Group):
 
 def _train_command(name: str, cls, _run) -> click.Command:
     def callback(data, split, out, preset=None, **params):
-        from cadenza.data.corpora import corpus
-        from cadenza.models.base import create
+        from cadenza import workflow
+        from cadenza.train import TrainerOptions
 
-        model = create(name, preset=preset, **_values(cls.Config, params))
-        pieces = corpus(data, split=split)
-        valid = corpus(data, split="valid", progress=False) if split == "train" else []
-        started = time.perf_counter()
-        if model.uses_lightning:
-            if (out / "checkpoints" / "last.ckpt").is_file():
-                console.print(f"resuming from {out / 'checkpoints' / 'last.ckpt'}")
-            model.fit(pieces, valid=valid, workdir=out, progress=True)
-        else:
-            model.fit(pieces)
-        fitted = time.perf_counter() - started
-        metrics = {"fit_seconds": round(fitted, 3), "train_pieces": len(pieces)}
+        if (out / "checkpoints" / "last.ckpt").is_file():
+            console.print(f"resuming from {out / 'checkpoints' / 'last.ckpt'}")
         try:
-            if len(valid):
-                likelihood = model.log_prob(valid)
-                metrics["valid_bits_per_event"] = round(likelihood.bits_per_event, 4)
-        except CadenzaError:
-            pass  # this model defines no likelihood
-        model.save(out, metrics=metrics)
-        summary = ", ".join(f"{k} {v}" for k, v in metrics.items())
-        console.print(f"trained {model!r} on {len(pieces)} pieces of {pieces.name} ({summary}) -> {out}")
+            trainer = TrainerOptions.of(values_of(TrainerOptions, params))
+        except ValueError as exc:
+            raise CadenzaError(f"invalid trainer option: {exc}") from None
+        run = workflow.train(name, data, out, preset=preset, config=values_of(cls.Config, params),
+                             trainer=trainer, split=split,
+                             on_stage=lambda text: console.print(text, style="dim"))
+        summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
+        console.print(f"trained {run.model!r} on {run.examples} {'clips' if cls.domain == 'audio' else 'pieces'} "
+                      f"of {run.data_name} ({summary}) -> {out}")
 
+    data_help = ("Audio set (violin, flute, cello, notes, ...; cadenza corpus list), a folder of audio files, or "
+                 "a score corpus to play through a SoundFont." if cls.domain == "audio" else
+                 "Corpus name (bach, essen, ryans, oneill, palestrina) or a folder of scores.")
     params = [
-        click.Option(["--data", "-d"], required=True,
-                     help="Corpus name (bach, essen, ryans, oneill, palestrina) or a folder of scores."),
+        click.Option(["--data", "-d"], required=True, help=data_help),
         click.Option(["--split"], type=click.Choice(["train", "valid", "test", "all"]), default="train",
                      show_default=True, help="Which split to train on."),
         click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True,
-                     help="Run directory to write (cadenza.json + weights)."),
+                     help="Run directory to write (cadenza.json + weights); running again resumes."),
     ]
     if cls.presets:
         params.append(click.Option(["--preset"], type=click.Choice(list(cls.presets)), default=None,
                                    help="A bundle of settings (tiny: a laptop CPU in minutes; base: a GPU); "
                                         "options given explicitly override it."))
-    params += _options_from(cls.Config)
+    params += options_from(cls.Config)
+    from cadenza.models.neural import NeuralGenerator
+
+    if issubclass(cls, NeuralGenerator):
+        from cadenza.train import TrainerOptions
+
+        params += options_from(TrainerOptions)
     doc = (cls.__doc__ or "").strip().splitlines()
     return click.Command(name, params=params, callback=callback, help=doc[0] if doc else None)
 
 
 def _generate_command(name: str, cls, run) -> click.Command:
     def callback(out, n, seed, formats, **params):
+        from cadenza.models.abilities import Reports
         from cadenza.models.base import create
+        from cadenza.workflow import parse_formats, write_pieces
 
-        chosen = _formats(formats)
-        model = run if run is not None else create(name, **_values(cls.Config, params))
+        chosen = parse_formats(formats)
+        model = run if run is not None else create(name, **values_of(cls.Config, params))
+        prefix = f"{Path(name).name if run is not None else name}-s{seed}"
+        sampling = values_of(cls.Sampling, params)
         started = time.perf_counter()
-        pieces = model.generate(n=n, seed=seed, **_values(cls.Sampling, params))
+        if isinstance(model, Reports):
+            out.mkdir(parents=True, exist_ok=True)
+            pieces = model.generate_with_report(out / f"{prefix}-report.png", n=n, seed=seed, **sampling)
+        else:
+            pieces = model.generate(n=n, seed=seed, **sampling)
         elapsed = time.perf_counter() - started
-        prefix = Path(name).name if run is not None else name
-        console.print(_write_pieces(pieces, model, out, f"{prefix}-s{seed}", chosen))
+        console.print(_pieces_table(write_pieces(pieces, out, prefix, chosen), out))
         console.print(f"generated in {elapsed:.2f} s")
-        history = getattr(model, "history_", None)
-        if history and hasattr(model, "plot_history"):
-            model.plot_history(out / f"{prefix}-s{seed}-fitness.png")
 
     params = [
         click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True,
@@ -297,18 +187,21 @@ def _generate_command(name: str, cls, run) -> click.Command:
         click.Option(["--seed", "-s"], type=int, default=0, show_default=True,
                      help="Random seed: the same seed gives the same pieces."),
         click.Option(["--formats"], default="mid,png", show_default=True,
-                     help=f"Files to write for each piece, from {', '.join(FORMATS)}."),
+                     help="Files to write for each score, from mid, musicxml, wav, png (audio is written "
+                          "as WAV)."),
     ]
     if run is None and not cls.needs_fit:
-        params += _options_from(cls.Config)
-    params += _options_from(cls.Sampling)
+        params += options_from(cls.Config)
+    params += options_from(cls.Sampling)
     what = f"Generate from the trained run {name}." if run is not None else (
         (cls.__doc__ or name).strip().splitlines()[0])
+    if cls.controls:
+        what += f" Controls: {', '.join(cls.controls)}."
     return click.Command(name, params=params, callback=callback, help=what)
 
 
 train_group = _ModelGroup("train", build=_train_command, trained_only=True,
-                          help="Train a model on a corpus: cadenza train MODEL --data NAME|PATH --out RUN [options]. "
+                          help="Train a model: cadenza train MODEL --data NAME|PATH --out RUN [options]. "
                                "`cadenza train MODEL --help` lists the model's options.")
 generate_group = _ModelGroup("generate", build=_generate_command, accepts_runs=True,
                              help="Generate pieces: cadenza generate MODEL|RUN --out DIR -n N --seed S [options]. "
@@ -321,7 +214,8 @@ generate_group = _ModelGroup("generate", build=_generate_command, accepts_runs=T
 def render_command(
     source: Path = typer.Argument(..., help="Score to play: .mid/.midi/.mxl/.musicxml/.xml/.abc/.krn."),
     out: Path = typer.Argument(..., help="Audio file to write (.wav, .flac or .ogg)."),
-    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) [default: TimGM6mb.sf2 from pretty_midi]."),
+    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) [default: $CADENZA_SOUNDFONT, else "
+                                          "FluidR3_GM when installed, else TimGM6mb.sf2 from pretty_midi]."),
     sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
     stereo: bool = typer.Option(False, help="Write two channels."),
     model: Path | None = typer.Option(None, "--model", help="Play the score with a trained audio "

@@ -28,7 +28,7 @@ def finetune_command(
     from cadenza.data.corpora import corpus
     from cadenza.models.symbolic.transformer import finetune, from_checkpoint
 
-    overrides = dict(max_steps=max_steps, max_minutes=max_minutes, learning_rate=learning_rate,
+    overrides = dict(max_steps=max_steps, learning_rate=learning_rate,
                      steps_per_epoch=steps_per_epoch, patience=patience, seed=seed)
     if batch_size is not None:
         overrides["batch_size"] = batch_size
@@ -38,7 +38,7 @@ def finetune_command(
     train = corpus(data, split="train")
     valid = corpus(data, split="valid", progress=False)
     started = time.perf_counter()
-    before, after = finetune(model, train, valid, workdir=out, progress=True)
+    before, after = finetune(model, train, valid, workdir=out, progress=True, trainer={"max_minutes": max_minutes})
     seconds = time.perf_counter() - started
     metrics = {"finetuned_from": str(checkpoint), "fit_seconds": round(seconds, 2)}
     if before is not None:

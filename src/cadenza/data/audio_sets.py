@@ -1,23 +1,33 @@
-"""Audio data sets with frame-rate features: audio, f0 (+ confidence), loudness.
+"""Audio data sets with frame-rate features: audio, f0 (+ confidence), loudness, labels.
 
-Three sources, one class (:class:`AudioSet`):
+One class (:class:`AudioSet`), two sources:
 
-- ``notes``: single notes rendered from the General MIDI SoundFont over
-  programs x pitches x velocities, like NSynth, with the true f0;
-- a corpus played by one GM program (``violin``: Essen melodies on the GM
-  violin, program 40): minutes of solo-instrument audio whose f0 is the
-  score's, exact to the frame;
-- any folder of .wav/.flac/.ogg files (f0 from the pitch tracker).
+- the symbolic corpora played through a General MIDI SoundFont
+  (:func:`cadenza.music.render.soundfont_info` says which one and its licence:
+  FluidR3_GM when installed, else TimGM6mb), so the true f0 and the labels
+  come for free: ``violin``, ``flute``, ``cello`` (one instrument plays a
+  corpus's melodies), ``ensemble`` (Bach chorales on four instruments),
+  ``notes`` and ``notes-wide`` (NSynth-like single notes, see
+  :mod:`cadenza.data.audio_notes`) and ``drums`` (automaton patterns and
+  one-shots, see :mod:`cadenza.data.audio_drums`);
+- any folder of .wav/.flac/.ogg files (f0 from the pitch tracker). A file
+  that cannot be read, is silent, holds NaN or is too short is skipped and
+  listed in ``errors``.
 
-Features are computed once into ``$CADENZA_CACHE/audio/`` (an .npz a split)
-with a progress bar; loading is then a file read.
+Features are computed once into ``$CADENZA_CACHE/audio/`` (an .npz a split
+and a ``summary.json``) with a progress bar; loading is then a file read. A
+rendered set's cache is named after the SoundFont that made it, so sets made
+with two SoundFonts are never mixed up.
 """
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import json
 import os
+import shutil
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,33 +37,64 @@ import symusic
 from cadenza.audio.features import check_audio, loudness, midi_to_hz, pitch
 from cadenza.errors import CadenzaError
 
-CACHE_VERSION = 2  # 2: rendered with TinySoundFont (true pitches), no retuning
+CACHE_VERSION = 3  # 3: labels, errors, the SoundFont in the cache's name; notes 1.5 s long
 SAMPLE_RATE, HOP = 16000, 64  # 250 frames a second, as in the DDSP paper
+SPLITS = ("train", "valid", "test")
+MIN_SECONDS = 0.1  # shorter files in a folder are listed as errors
+SILENT_PEAK = 1e-4  # -80 dBFS: quieter files are listed as silent
+MINUTES = {"train": 10.0, "valid": 1.5, "test": 1.5}
+ESSEN_LICENCE = "melodies: Essen collection, non-commercial use only (music21 corpus)"
+BACH_LICENCE = "scores: public domain (music21 corpus)"
 
 
 @dataclass(frozen=True)
-class RenderedSet:
-    """A corpus played by one General MIDI program."""
+class SetInfo:
+    """A named audio set: what it holds, the licence of its music (the sounds' is the
+    SoundFont's, added by :func:`licence`), and what its builder needs."""
 
-    corpus: str
-    program: int
+    kind: str  # "solo", "ensemble", "notes" or "drums"
     description: str
-    minutes: dict = field(default_factory=lambda: {"train": 10.0, "valid": 1.5, "test": 1.5})
+    licence: str
+    corpus: str | None = None
+    program: int | None = None
+    transpose: int = 0
+    minutes: dict = field(default_factory=lambda: dict(MINUTES))  # planned, for solo and ensemble sets
 
 
-AUDIO_SETS: dict[str, RenderedSet | str] = {
-    "violin": RenderedSet("essen", 40, "Essen folk melodies on the GM violin (program 40), true f0"),
-    "flute": RenderedSet("essen", 73, "Essen folk melodies on the GM flute (program 73), true f0"),
-    "cello": RenderedSet("bach", 42, "Bach chorale top voices an octave down on the GM cello (program 42), true f0"),
-    "notes": "Single notes, 5 GM programs x 25 pitches x 3 velocities (NSynth-like), true f0",
+AUDIO_SETS: dict[str, SetInfo] = {
+    "violin": SetInfo("solo", "Essen folk melodies on the GM violin (program 40), true f0", ESSEN_LICENCE,
+                      "essen", 40),
+    "flute": SetInfo("solo", "Essen folk melodies on the GM flute (program 73), true f0", ESSEN_LICENCE,
+                     "essen", 73),
+    # Bach's top voice lies in the soprano range: an octave down suits a cello.
+    "cello": SetInfo("solo", "Bach chorale top voices an octave down on the GM cello (program 42), true f0",
+                     BACH_LICENCE, "bach", 42, -12),
+    "ensemble": SetInfo("ensemble", "Bach chorales, soprano/alto/tenor/bass on GM violin, viola, cello, bassoon "
+                                    "(40, 41, 42, 70); polyphonic: no f0, voices in the labels", BACH_LICENCE, "bach"),
+    "notes": SetInfo("notes", "Single notes, 5 GM programs x 25 pitches x 3 velocities (NSynth-like), true f0",
+                     "generated notes"),
+    "notes-wide": SetInfo("notes", "Single notes, 27 GM programs in 13 families over each one's range x 3 "
+                                   "velocities, labelled program/family/pitch/velocity (NSynth-like), true f0",
+                          "generated notes"),
+    "drums": SetInfo("drums", "Cellular-automaton drum patterns and GM kit one-shots, plus sonic-pi-samples' "
+                              "one-shots when installed; labelled by kind, no f0",
+                     "generated patterns; sonic-pi-samples one-shots CC0 (freesound.org via Sonic Pi)"),
 }
 
 
 @dataclass
 class AudioSet:
-    """Mono clips with their features a frame (``hop`` samples). ``velocity`` is
-    the sounding note's MIDI velocity a frame (0 in rests) where a score made
-    the audio, else None."""
+    """Mono clips with their features a frame (``hop`` samples).
+
+    ``velocity`` is the sounding note's MIDI velocity a frame (0 in rests)
+    where a monophonic score made the audio, else None. ``labels`` is one
+    dict a clip (program, family, pitch, kind, ...) where the source knows
+    them, else None. ``errors`` lists the inputs that were skipped
+    (``{"id", "path", "error"}``). ``meta`` says where the audio came from:
+    ``description``, ``licence``, ``soundfont`` (``{"name", "licence", "key"}``
+    or None), ``f0`` (``"true"``, ``"tracked"`` or ``"none"``: then f0 and its
+    confidence are 0) and ``notes``.
+    """
 
     name: str
     split: str
@@ -65,6 +106,9 @@ class AudioSet:
     loudness: list[np.ndarray]
     velocity: list[np.ndarray] | None = None
     ids: list[str] = field(default_factory=list)
+    labels: list[dict] | None = None
+    errors: list[dict] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.audio)
@@ -78,15 +122,46 @@ class AudioSet:
 
     @property
     def spec(self) -> dict:
-        return {"audio_set": self.name, "split": self.split, "clips": len(self),
+        """What a run records about its data (JSON), the SoundFont that made it included."""
+        spec = {"audio_set": self.name, "split": self.split, "clips": len(self),
                 "seconds": round(self.seconds, 1), "sample_rate": self.sample_rate}
+        if self.meta.get("soundfont"):
+            spec["soundfont"] = self.meta["soundfont"]["key"]
+        return spec
+
+    def clip(self, index: int):
+        """Clip ``index`` as an :class:`~cadenza.audio.io.Audio`."""
+        from cadenza.audio.io import Audio
+
+        return Audio(self.audio[index][None], self.sample_rate)
+
+    def label(self, key: str) -> np.ndarray:
+        """One label of every clip as an array (``data.label("pitch")``)."""
+        if self.labels is None:
+            raise CadenzaError(f"audio set {self.name} has no labels")
+        missing = [i for i, lab in enumerate(self.labels) if key not in lab]
+        if missing:
+            raise CadenzaError(f"audio set {self.name}: clip {self.ids[missing[0]]} has no label {key!r} "
+                               f"(labels: {', '.join(self.labels[missing[0]])})")
+        return np.array([lab[key] for lab in self.labels])
+
+    def label_counts(self) -> dict[str, dict]:
+        """Clips a value of every label that takes few values (at most 40)."""
+        counts: dict[str, Counter] = {}
+        for lab in self.labels or []:
+            for key, value in lab.items():
+                if isinstance(value, (str, int, bool)):
+                    counts.setdefault(key, Counter())[value] += 1
+        return {k: dict(sorted(c.items())) for k, c in counts.items() if len(c) <= 40}
 
     def examples(self, frames: int, stride: int | None = None, min_loudness_db: float = -60.0) -> dict:
         """Windows of ``frames`` frames as stacked arrays (f0, loudness ``[n, frames]``, audio
-        ``[n, frames*hop]``), skipping near-silent ones; deterministic."""
+        ``[n, frames*hop]``, ``clip``: the index of each window's clip, for its labels),
+        skipping near-silent ones; deterministic."""
         stride = stride or frames
         out = {"f0": [], "loudness": [], "audio": []}
-        for f0, ld, audio in zip(self.f0, self.loudness, self.audio):
+        clips = []
+        for index, (f0, ld, audio) in enumerate(zip(self.f0, self.loudness, self.audio)):
             for start in range(0, len(f0) - frames + 1, stride):
                 window = ld[start:start + frames]
                 if np.median(window) < min_loudness_db:
@@ -94,8 +169,11 @@ class AudioSet:
                 out["f0"].append(f0[start:start + frames])
                 out["loudness"].append(window)
                 out["audio"].append(audio[start * self.hop:(start + frames) * self.hop])
-        return {k: np.stack(v).astype(np.float32) if v else np.zeros((0, frames), np.float32)
-                for k, v in out.items()}
+                clips.append(index)
+        arrays = {k: np.stack(v).astype(np.float32) if v else np.zeros((0, frames), np.float32)
+                  for k, v in out.items()}
+        arrays["clip"] = np.array(clips, dtype=np.int64)
+        return arrays
 
 
 # --- building sets ---------------------------------------------------------------------
@@ -145,6 +223,21 @@ def render_clip(score: symusic.Score, program: int, sample_rate: int = SAMPLE_RA
             "loudness": loudness(audio, sample_rate, hop), "velocity": velocity}
 
 
+def unpitched_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = HOP) -> dict:
+    """Features of mono audio with no single f0 (a mix, drums): f0 and confidence 0."""
+    count = len(audio) // hop
+    audio = np.asarray(audio[:count * hop], dtype=np.float32)
+    zeros = np.zeros(count, np.float32)
+    return {"audio": audio, "f0": zeros, "confidence": zeros.copy(), "loudness": loudness(audio, sample_rate, hop)}
+
+
+def instrument(program: int) -> str:
+    """The General MIDI name of ``program`` (0-127)."""
+    import pretty_midi
+
+    return pretty_midi.program_to_instrument_name(int(program))
+
+
 def from_scores(scores, program: int = 40, name: str = "scores", split: str = "all",
                 sample_rate: int = SAMPLE_RATE, hop: int = HOP, max_seconds: float | None = None,
                 transpose: int = 0, progress: bool = False, ids: list[str] | None = None) -> AudioSet:
@@ -159,78 +252,142 @@ def from_scores(scores, program: int = 40, name: str = "scores", split: str = "a
             continue
         clip = render_clip(score, program, sample_rate, hop, transpose)
         clip["id"] = ids[index] if ids else str(index)
+        clip["label"] = {"program": program, "instrument": instrument(program)}
         clips.append(clip)
         total += len(clip["audio"]) / sample_rate
         if max_seconds is not None and total >= max_seconds:
             break
     if not clips:
         raise CadenzaError(f"{name}: no notes to render")
-    return _assemble(name, split, sample_rate, hop, clips)
+    return _assemble(name, split, sample_rate, hop, clips, meta=rendered_meta(f0="true"))
 
 
 def from_audio(items, name: str = "audio", split: str = "all", sample_rate: int = SAMPLE_RATE,
-               hop: int = HOP, pitch_method: str = "auto", progress: bool = False) -> AudioSet:
-    """``(id, audio [channels, samples], rate)`` items -> AudioSet with tracked f0 (resampled, mono)."""
+               hop: int = HOP, pitch_method: str = "auto", progress: bool = False,
+               errors: list[dict] | None = None) -> AudioSet:
+    """``(id, audio [channels, samples], rate)`` or ``(id, Audio)`` items -> AudioSet with tracked f0
+    (resampled, mono). Clips with NaN, silence or under :data:`MIN_SECONDS` are skipped and listed in
+    ``errors`` (which starts from the ``errors`` given)."""
     from cadenza.audio.resample import resample
 
-    clips = []
-    for clip_id, audio, rate in _progress(list(items), f"features of {name}", progress):
-        audio = check_audio(audio, clip_id, 1)
-        mono = resample(audio.mean(axis=0, keepdims=True), rate, sample_rate)[0]
-        count = len(mono) // hop
-        if count < 1:
+    clips, errors = [], list(errors or [])
+    for item in _progress(list(items), f"features of {name}", progress):
+        clip_id, audio, rate = (item[0], item[1].samples, item[1].sample_rate) if len(item) == 2 else item
+        problem = audio_problem(audio, rate)
+        if problem:
+            errors.append({"id": clip_id, "path": clip_id, "error": problem})
             continue
+        mono = resample(np.asarray(audio, np.float32).mean(axis=0, keepdims=True), rate, sample_rate)[0]
+        count = len(mono) // hop
         mono = mono[:count * hop]
         f0, confidence = pitch(mono, sample_rate, hop, pitch_method)
         clips.append({"id": clip_id, "audio": mono, "f0": f0, "confidence": confidence,
                       "loudness": loudness(mono, sample_rate, hop)})
     if not clips:
-        raise CadenzaError(f"{name}: no audio long enough for one frame")
-    return _assemble(name, split, sample_rate, hop, clips)
+        first = f" (first: {errors[0]['path']}: {errors[0]['error']})" if errors else ""
+        raise CadenzaError(f"{name}: no usable audio{first}")
+    return _assemble(name, split, sample_rate, hop, clips, errors,
+                     {"f0": "tracked", "soundfont": None, "notes": []})
 
 
-def _assemble(name, split, sample_rate, hop, clips) -> AudioSet:
+def audio_problem(audio: np.ndarray, rate: int) -> str | None:
+    """Why a clip cannot be used (NaN, silent, too short), or None."""
+    try:
+        audio = check_audio(audio, "audio", 1)
+    except CadenzaError as exc:
+        return str(exc).split(": ", 1)[-1]
+    if audio.shape[1] < MIN_SECONDS * rate:
+        return f"too short ({audio.shape[1] / rate:.3f} s; at least {MIN_SECONDS} s)"
+    if float(np.abs(audio).max()) < SILENT_PEAK:
+        return "silent (peak below -80 dBFS)"
+    return None
+
+
+def rendered_meta(f0: str, notes: list[str] | None = None) -> dict:
+    """``meta`` of a set the current SoundFont rendered."""
+    from cadenza.music.render import soundfont_info
+
+    sf = soundfont_info()
+    return {"f0": f0, "soundfont": {"name": sf.name, "licence": sf.licence, "key": sf.key}, "notes": notes or []}
+
+
+def _assemble(name, split, sample_rate, hop, clips, errors=None, meta=None) -> AudioSet:
     velocity = [c["velocity"] for c in clips] if all("velocity" in c for c in clips) else None
+    labels = [c["label"] for c in clips] if all("label" in c for c in clips) else None
     return AudioSet(name, split, sample_rate, hop, [c["audio"] for c in clips], [c["f0"] for c in clips],
                     [c["confidence"] for c in clips], [c["loudness"] for c in clips], velocity,
-                    [c["id"] for c in clips])
+                    [c["id"] for c in clips], labels, list(errors or []), dict(meta or {}))
+
+
+def by_split(name: str, clips: list[dict], sample_rate: int, hop: int, meta: dict,
+             errors: list[dict] | None = None) -> dict[str, AudioSet]:
+    """Clips dealt into train/valid/test by the stable hash of their ids."""
+    from cadenza.data.corpora import split_of
+
+    parts = {split: [c for c in clips if split_of(c["id"]) == split] for split in SPLITS}
+    return {split: _assemble(name, split, sample_rate, hop, c, errors, meta) for split, c in parts.items() if c}
+
+
+def solo_set(info: SetInfo, name: str, split: str, minutes: float | None = None, progress: bool = False) -> AudioSet:
+    """One split of a solo set: the corpus's melodies on one program, ``minutes`` long at most."""
+    from cadenza.data.corpora import corpus
+
+    pieces = corpus(info.corpus, split=split, progress=progress)
+    minutes = info.minutes[split] if minutes is None else minutes
+    return from_scores(pieces, info.program, name, split, max_seconds=minutes * 60, transpose=info.transpose,
+                       progress=progress, ids=list(pieces.ids))
 
 
 def single_notes(programs=(0, 24, 40, 56, 73), pitches=range(36, 85, 2), velocities=(64, 100, 127),
-                 seconds: float = 1.0, sample_rate: int = SAMPLE_RATE, hop: int = HOP, progress: bool = False):
-    """NSynth-like one-shots: each ``(program, pitch, velocity)`` held ``seconds`` plus a release."""
-    from cadenza.data.corpora import split_of
+                 seconds: float = 1.0, sample_rate: int = SAMPLE_RATE, hop: int = HOP, progress: bool = False,
+                 name: str = "notes") -> dict[str, AudioSet]:
+    """NSynth-like one-shots a split: each ``(program, pitch, velocity)`` held ``seconds`` plus a
+    0.5 s release, labelled. ``programs`` may map a program to its own pitches."""
+    from cadenza.data.audio_notes import render_notes
 
-    clips = {"train": [], "valid": [], "test": []}
-    combos = [(p, k, v) for p in programs for k in pitches for v in velocities]
-    for program, key, vel in _progress(combos, "rendering notes", progress):
-        score = symusic.Score(480)
-        track = symusic.Track(program=program)
-        track.notes.append(symusic.Note(0, int(seconds * 2 * 480), key, vel))  # 120 bpm: 2 beats a second
-        score.tracks.append(track)
-        clip = render_clip(score, program, sample_rate, hop)
-        clip["id"] = f"{program:03d}-{key:03d}-{vel:03d}"
-        clips[split_of(clip["id"])].append(clip)
-    return {split: _assemble("notes", split, sample_rate, hop, c) for split, c in clips.items() if c}
+    table = programs if isinstance(programs, dict) else {p: pitches for p in programs}
+    return render_notes(table, velocities, seconds, sample_rate, hop, progress, name)
 
 
 # --- named sets and folders, cached ------------------------------------------------------
 
-def _cache_dir(key: str) -> Path:
+def licence(name: str) -> str:
+    """The licence of a named set: its music's and its sounds' (the SoundFont in use)."""
+    from cadenza.music.render import soundfont_info
+
+    sf = soundfont_info()
+    return f"{AUDIO_SETS[name].licence}; sounds: {sf.name} SoundFont, {sf.licence}"
+
+
+def cache_dir(name: str) -> Path:
+    """Where a named set lives in the cache: its name, the cache version and the SoundFont's key
+    (and for ``drums``, whether sonic-pi-samples was there)."""
+    from cadenza.music.render import soundfont_info
+
+    key = f"{name}.v{CACHE_VERSION}-{soundfont_info().key}"
+    if AUDIO_SETS[name].kind == "drums":
+        from cadenza.data.audio_drums import samples_dir
+
+        key += "-sonicpi" if samples_dir() is not None else "-rendered"
+    return _cache_root() / key
+
+
+def _cache_root() -> Path:
     from cadenza.data.corpora import cache_root
 
-    return cache_root() / "audio" / f"{key}.v{CACHE_VERSION}"
+    return cache_root() / "audio"
 
 
 def _save(path: Path, audio_set: AudioSet) -> None:
     from cadenza.utils import atomic_path
 
     lengths = np.array([len(f) for f in audio_set.f0])
+    meta = {"ids": audio_set.ids, "sample_rate": audio_set.sample_rate, "hop": audio_set.hop,
+            "labels": audio_set.labels, "errors": audio_set.errors, "meta": audio_set.meta}
     arrays = {"lengths": lengths, "audio": np.concatenate(audio_set.audio),
               "f0": np.concatenate(audio_set.f0), "confidence": np.concatenate(audio_set.confidence),
               "loudness": np.concatenate(audio_set.loudness),
-              "meta": np.frombuffer(json.dumps({"ids": audio_set.ids, "sample_rate": audio_set.sample_rate,
-                                                "hop": audio_set.hop}).encode(), dtype=np.uint8)}
+              "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     if audio_set.velocity is not None:
         arrays["velocity"] = np.concatenate(audio_set.velocity)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,87 +400,128 @@ def _load(path: Path, name: str, split: str) -> AudioSet:
         meta = json.loads(bytes(data["meta"]).decode())
         hop = meta["hop"]
         bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
+
         def cut(key, scale=1):
-            return [data[key][a * scale:b * scale] for a, b in zip(bounds[:-1], bounds[1:])]
+            array = data[key]  # each data[key] reads the whole array again: once, then views of it
+            return [array[a * scale:b * scale] for a, b in zip(bounds[:-1], bounds[1:])]
+
         return AudioSet(name, split, meta["sample_rate"], hop, cut("audio", hop), cut("f0"), cut("confidence"),
-                        cut("loudness"), cut("velocity") if "velocity" in data else None, meta["ids"])
+                        cut("loudness"), cut("velocity") if "velocity" in data else None, meta["ids"],
+                        meta.get("labels"), meta.get("errors", []), meta.get("meta", {}))
+
+
+def concat(parts: list[AudioSet], split: str = "all") -> AudioSet:
+    """One AudioSet of the clips of ``parts`` (splits of one set), in order; errors listed once."""
+    first = parts[0]
+
+    def join(attr):
+        return [x for p in parts for x in getattr(p, attr)]
+
+    velocity = join("velocity") if all(p.velocity is not None for p in parts) else None
+    labels = join("labels") if all(p.labels is not None for p in parts) else None
+    errors = []
+    for error in join("errors"):  # by_split gives every split the set's errors
+        if error not in errors:
+            errors.append(error)
+    return AudioSet(first.name, split, first.sample_rate, first.hop, join("audio"), join("f0"), join("confidence"),
+                    join("loudness"), velocity, join("ids"), labels, errors, dict(first.meta))
 
 
 def audio_set(name: str | os.PathLike, split: str = "train", progress: bool = True) -> AudioSet:
-    """A named audio set (``violin``, ``flute``, ``cello``, ``notes``) or a folder of audio files."""
-    if split not in ("train", "valid", "test", "all"):
+    """A named audio set (see :data:`AUDIO_SETS`) or a folder of audio files, one split or ``all``."""
+    if split not in SPLITS + ("all",):
         raise CadenzaError(f"unknown split {split!r} (expected train, valid, test or all)")
-    if split == "all":
-        parts = [audio_set(name, s, progress) for s in ("train", "valid", "test")]
-        parts = [p for p in parts if len(p)]
-        merged = parts[0]
-        for p in parts[1:]:
-            for attr in ("audio", "f0", "confidence", "loudness", "ids"):
-                getattr(merged, attr).extend(getattr(p, attr))
-            if merged.velocity is not None and p.velocity is not None:
-                merged.velocity.extend(p.velocity)
-        merged.split = "all"
-        return merged
     key = str(name)
     if key in AUDIO_SETS:
-        cache = _cache_dir(key) / f"{split}.npz"
-        if not cache.is_file():
-            _build_named(key, progress)
-        if not cache.is_file():
+        if summary(key) is None:
+            build(key, progress=progress)
+        built = list(summary(key)["splits"])
+        if split == "all":
+            return concat([_load(cache_dir(key) / f"{s}.npz", key, s) for s in built])
+        if split not in built:
             raise CadenzaError(f"audio set {key} has no {split} split")
-        return _load(cache, key, split)
+        return _load(cache_dir(key) / f"{split}.npz", key, split)
     folder = Path(name).expanduser()
     if not folder.exists():
         known = ", ".join(AUDIO_SETS)
         raise CadenzaError(f"{name}: no such audio set or folder (audio sets: {known})")
-    return _folder_set(folder, split, progress)
+    from cadenza.data.audio_folders import folder_set
+
+    return folder_set(folder, split, progress)
 
 
-def _build_named(key: str, progress: bool) -> None:
-    if key == "notes":
-        for split, part in single_notes(progress=progress).items():
-            _save(_cache_dir(key) / f"{split}.npz", part)
-        return
-    info = AUDIO_SETS[key]
-    from cadenza.data.corpora import corpus
+def planned(name: str) -> dict:
+    """The size a named set is built to by default: ``{"clips": int | None, "minutes": float}``."""
+    info = AUDIO_SETS[name]
+    if info.kind == "notes":
+        from cadenza.data.audio_notes import RELEASE_SECONDS, WIDE_PROGRAMS
 
-    for split in ("train", "valid", "test"):
-        pieces = corpus(info.corpus, split=split, progress=progress)
-        # Bach's top voice lies in the soprano range: an octave down suits a cello.
-        transpose = -12 if info.program in (42, 43, 32, 33) else 0
-        part = from_scores(pieces, info.program, key, split, max_seconds=info.minutes[split] * 60,
-                           transpose=transpose, progress=progress, ids=list(pieces.ids))
-        _save(_cache_dir(key) / f"{split}.npz", part)
+        keys = [len(range(lo, hi + 1, 3)) for lo, hi in WIDE_PROGRAMS.values()] if name == "notes-wide" else [25] * 5
+        clips = 3 * sum(keys)
+        return {"clips": clips, "minutes": round(clips * (1 + RELEASE_SECONDS) / 60, 1)}
+    if info.kind == "drums":
+        from cadenza.data.audio_drums import SONIC_PI_KINDS, samples_dir
+
+        clips = 96 + len(range(35, 82)) * 3 + (len(SONIC_PI_KINDS) if samples_dir() else 0)
+        return {"clips": clips, "minutes": 11.0}  # ~8.5 of patterns, ~2.5 of one-shots
+    return {"clips": None, "minutes": round(sum(info.minutes.values()), 1)}
 
 
-def _folder_set(folder: Path, split: str, progress: bool) -> AudioSet:
-    from cadenza.audio.io import AUDIO_SUFFIXES, read_audio
-    from cadenza.data.corpora import split_of
+def summary(name: str) -> dict | None:
+    """What a named set's cache holds (clips, seconds, label counts a split, errors, SoundFont,
+    licence, build time), or None when it is not built."""
+    try:
+        return json.loads((cache_dir(name) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
-    files = sorted(p for p in ([folder] if folder.is_file() else folder.rglob("*"))
-                   if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise CadenzaError(f"{folder}: no {', '.join(AUDIO_SUFFIXES)} files")
-    root = folder if folder.is_dir() else folder.parent
-    ids = [str(p.relative_to(root)) for p in files]
-    fingerprint = hashlib.sha1(json.dumps([(i, p.stat().st_size, p.stat().st_mtime_ns)
-                                           for i, p in zip(ids, files)]).encode()).hexdigest()[:16]
-    key = f"folder-{folder.resolve().name}-{fingerprint}"
-    cache = _cache_dir(key) / f"{split}.npz"
-    if cache.is_file():
-        return _load(cache, str(folder), split)
-    chosen = [(i, p) for i, p in zip(ids, files) if len(files) == 1 or split_of(i) == split]
-    if not chosen:
-        raise CadenzaError(f"{folder}: no files in the {split} split ({len(files)} files in all)")
 
-    def items():
-        for clip_id, path in chosen:
-            audio, rate = read_audio(path)
-            yield clip_id, audio, rate
+def build(name: str, force: bool = False, progress: bool = True, **sizes) -> Path:
+    """Build a named set into its cache (skipped when built, unless ``force``); ``sizes`` go to its
+    builder (tests build tiny versions into a temporary cache)."""
+    from cadenza.utils import atomic_write_text
 
-    part = from_audio(items(), str(folder), split, progress=progress)
-    _save(cache, part)
-    return part
+    if name not in AUDIO_SETS:
+        raise CadenzaError(f"unknown audio set {name!r} (audio sets: {', '.join(AUDIO_SETS)})")
+    folder = cache_dir(name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait, then use its result
+        if not force and summary(name) is not None:
+            return folder
+        started = time.perf_counter()
+        parts = _build_parts(name, progress, sizes)
+        for split, part in parts.items():
+            part.meta.update(description=AUDIO_SETS[name].description, licence=licence(name))
+            _save(folder / f"{split}.npz", part)
+        first = next(iter(parts.values()))
+        record = {"name": name, "description": AUDIO_SETS[name].description, "licence": licence(name),
+                  "soundfont": first.meta.get("soundfont"), "f0": first.meta.get("f0"),
+                  "notes": first.meta.get("notes", []), "sample_rate": first.sample_rate, "hop": first.hop,
+                  "build_seconds": round(time.perf_counter() - started, 1), "sizes": sizes,
+                  "splits": {s: {"clips": len(p), "seconds": round(p.seconds, 1), "labels": p.label_counts()}
+                             for s, p in parts.items()},
+                  "errors": first.errors}  # by_split gives every split the set's errors
+        atomic_write_text(folder / "summary.json", json.dumps(record, indent=1))
+    for stale in folder.parent.glob(f"{name}.v*"):  # caches of older versions (other SoundFonts' are kept)
+        if stale.is_dir() and not stale.name.startswith(f"{name}.v{CACHE_VERSION}-"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def _build_parts(name: str, progress: bool, sizes: dict) -> dict[str, AudioSet]:
+    from cadenza.data import audio_drums, audio_notes
+
+    info = AUDIO_SETS[name]
+    if info.kind == "drums":
+        return audio_drums.drum_set(name=name, progress=progress, **sizes)
+    if info.kind == "notes":
+        notes = audio_notes.wide_notes if name == "notes-wide" else single_notes
+        return notes(name=name, progress=progress, **sizes)
+    minutes = {**info.minutes, **sizes.get("minutes", {})}
+    if info.kind == "ensemble":
+        return {s: audio_notes.ensemble_set(name, s, minutes[s], progress=progress) for s in SPLITS}
+    return {s: solo_set(info, name, s, minutes[s], progress) for s in SPLITS}
 
 
 def _progress(items, label: str, enabled: bool):
@@ -332,4 +530,3 @@ def _progress(items, label: str, enabled: bool):
     from rich.progress import track
 
     return track(items, description=label, transient=True)
-

@@ -18,9 +18,8 @@ these functions return NaN.
 Added here: ``mean_interval`` (mean absolute interval of the melody, the
 top voice), ``note_density`` (notes a quarter and a bar) and ``key_estimate``
 (Krumhansl-Schmuckler: the correlation of the duration-weighted pitch-class
-profile with the 24 rotated Krumhansl-Kessler key profiles; C. L. Krumhansl,
-"Cognitive Foundations of Musical Pitch", Oxford University Press, 1990,
-ch. 4; profiles from Krumhansl & Kessler, Psychological Review 89(4), 1982).
+profile with the 24 rotated Krumhansl-Kessler key profiles, from
+``cadenza.music.theory``).
 
 Polyphony is computed from note intervals, not from a tick-level piano roll
 as MusPy does, which gives the same numbers thousands of times faster.
@@ -33,14 +32,8 @@ import math
 import numpy as np
 import symusic
 
+from cadenza.music.theory import Key, estimate_key_strength, signature_key
 from cadenza.music.transforms import bar_starts, melody
-
-MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)  # natural minor, as MusPy
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-
 
 # --- note arrays --------------------------------------------------------------------
 
@@ -97,9 +90,12 @@ def pitch_class_entropy(score: symusic.Score) -> float:
 
 
 def scale(root: int, mode: str) -> np.ndarray:
+    """``[12]`` booleans: the pitch classes of the major or natural minor scale on ``root``, as MusPy."""
     if mode not in ("major", "minor"):
         raise ValueError(f"mode must be 'major' or 'minor', got {mode!r}")
-    return np.roll(MAJOR if mode == "major" else MINOR, int(root) % 12)
+    mask = np.zeros(12, bool)
+    mask[list(Key(int(root) % 12, mode).pitch_classes)] = True
+    return mask
 
 
 _SCALES = np.stack([scale(r, m) for m in ("major", "minor") for r in range(12)]).astype(np.int64)
@@ -125,40 +121,21 @@ def key_estimate(score: symusic.Score) -> tuple[int, str, float]:
 
     The profile weights each pitch class by its total duration; ``r`` (the
     key-estimate strength, -1..1) is the Pearson correlation with the best of
-    the 24 rotated Krumhansl-Kessler profiles.
+    the 24 rotated Krumhansl-Kessler profiles (see ``cadenza.music.theory``).
     """
     n = notes(score)
-    profile = np.bincount(n["pitch"] % 12, weights=n["duration"].astype(float), minlength=12)
-    if not n["pitch"].size or profile.std() == 0:
-        return 0, "major", math.nan
-    z = (profile - profile.mean()) / profile.std()
-    r = _KEY_TEMPLATES @ z / 12  # Pearson r with each of the 24 keys, majors first
-    best = int(r.argmax())
-    return best % 12, "major" if best < 12 else "minor", float(r[best])
-
-
-def _standardised(template: np.ndarray) -> np.ndarray:
-    return (template - template.mean()) / template.std()
-
-
-_KEY_TEMPLATES = np.stack([np.roll(_standardised(t), root) for t in (KK_MAJOR, KK_MINOR) for root in range(12)])
+    key, r = estimate_key_strength(n["pitch"], n["duration"])
+    return key.tonic, key.mode, r
 
 
 def key_strength(score: symusic.Score) -> float:
     return key_estimate(score)[2]
 
 
-def key_name(root: int, mode: str) -> str:
-    return f"{PITCH_NAMES[root % 12]} {mode}"
-
-
 def score_key(score: symusic.Score) -> tuple[int, str] | None:
     """The key of the score's first key signature, or None when it has none."""
-    if not len(score.key_signatures):
-        return None
-    ks = min(score.key_signatures, key=lambda k: k.time)
-    major_root = (7 * int(ks.key)) % 12
-    return ((major_root + 9) % 12, "minor") if int(ks.tonality) else (major_root, "major")
+    key = signature_key(score)
+    return None if key is None else (key.tonic, key.mode)
 
 
 # --- polyphony ---------------------------------------------------------------------------

@@ -16,22 +16,23 @@ transposition-invariant, catches a tune copied in another key) or
   (default 0.5) or the longest run covers at least half of the piece's
   longest voice (and is at least 8 events long).
 
-Speed comes from a suffix automaton (Blumer et al., "The smallest automaton
-recognizing the subwords of a text", Theoretical Computer Science 40, 1985)
-built once over all training sequences, separated by unique symbols: walking
-a generated sequence through it gives, in one pass, the length of the longest
-training match ending at every position (the "matching statistics"), from
-which both the longest run and every n-gram copy rate follow.
+Speed comes from a suffix automaton (``cadenza.music.suffix_automaton``)
+built once over all training sequences: walking a generated sequence through
+it gives, in one pass, the length of the longest training match ending at
+every position (the "matching statistics"), from which both the longest run
+and every n-gram copy rate follow.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import symusic
+
+from cadenza.music.suffix_automaton import SuffixAutomaton
+from cadenza.music.theory import TPQ
 
 EVENTS = ("interval", "pitch-duration")
 NGRAMS = (4, 8, 16)
@@ -49,7 +50,7 @@ def voices(score: symusic.Score) -> list[np.ndarray]:
         t = n["time"][order].astype(np.int64)
         keep = np.ones(t.size, bool)
         keep[1:] = t[1:] != t[:-1]  # the first of each onset is its highest pitch
-        dur = n["duration"][order].astype(np.int64)[keep] * 480 // score.ticks_per_quarter
+        dur = n["duration"][order].astype(np.int64)[keep] * TPQ // score.ticks_per_quarter
         out.append(np.stack([t[keep], n["pitch"][order].astype(np.int64)[keep], dur], axis=1))
     return out
 
@@ -65,68 +66,6 @@ def events(score: symusic.Score, kind: str = "interval") -> list[list[int]]:
         else:
             out.append((v[:, 1] * 100_000 + np.minimum(v[:, 2], 99_999)).tolist())
     return out
-
-
-class SuffixAutomaton:
-    """The suffix automaton of a set of sequences (matches never cross two of them)."""
-
-    def __init__(self, sequences: list[list[int]]):
-        self.next: list[dict] = [{}]
-        self.link = [-1]
-        self.length = [0]
-        self.firstpos = [-1]
-        self.starts: list[int] = []  # position of each sequence in the joined text
-        last, pos = 0, 0
-        for index, seq in enumerate(sequences):
-            self.starts.append(pos)
-            for symbol in list(seq) + [("end", index)]:  # a unique separator after each sequence
-                last = self._extend(last, symbol, pos)
-                pos += 1
-
-    def _extend(self, last: int, symbol, pos: int) -> int:
-        nxt, link, length, first = self.next, self.link, self.length, self.firstpos
-        cur = len(length)
-        nxt.append({})
-        length.append(length[last] + 1)
-        link.append(0)
-        first.append(pos)
-        p = last
-        while p != -1 and symbol not in nxt[p]:
-            nxt[p][symbol] = cur
-            p = link[p]
-        if p != -1:
-            q = nxt[p][symbol]
-            if length[p] + 1 == length[q]:
-                link[cur] = q
-            else:
-                clone = len(length)
-                nxt.append(dict(nxt[q]))
-                length.append(length[p] + 1)
-                link.append(link[q])
-                first.append(first[q])
-                while p != -1 and nxt[p].get(symbol) == q:
-                    nxt[p][symbol] = clone
-                    p = link[p]
-                link[q] = clone
-                link[cur] = clone
-        return cur
-
-    def matches(self, seq: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """For each position: the longest match ending there, and the sequence it comes from."""
-        nxt, link, length, first = self.next, self.link, self.length, self.firstpos
-        state, run = 0, 0
-        runs = np.zeros(len(seq), np.int64)
-        source = np.full(len(seq), -1, np.int64)
-        for i, symbol in enumerate(seq):
-            while state and symbol not in nxt[state]:
-                state = link[state]
-                run = length[state]
-            if symbol in nxt[state]:
-                state = nxt[state][symbol]
-                run += 1
-                runs[i] = run
-                source[i] = bisect.bisect_right(self.starts, first[state]) - 1
-        return runs, source
 
 
 @dataclass

@@ -6,9 +6,17 @@ ending in ``_`` and returns ``self``; generation options live in a second
 dataclass, ``Sampling``, so that the CLI and the studio can list every
 control of every model, with defaults and help, without knowing the model.
 
+Symbolic models fit on scores and generate ``symusic.Score`` objects; audio
+models fit on audio data and generate :class:`cadenza.audio.Audio` clips.
+What a model can do beyond that (stream, transfer, codec, latent space) it
+declares by inheriting the classes in :mod:`cadenza.models.abilities`, and
+the conditioning it takes in ``controls``.
+
 A run directory holds ``cadenza.json`` (model name, config, data spec,
 package version, metrics) and the learned state in ``model.safetensors``
 (plain arrays, never pickles). ``load`` rebuilds the model from those two.
+How it was trained (devices, precision, time budget) is not part of it: a
+run trained on a GPU loads on a CPU.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from cadenza.config import build_dataclass, coerce, option  # noqa: F401  (re-ex
 from cadenza.errors import CadenzaError
 from cadenza.utils import atomic_path, atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: training options (accelerator ... precision, max_minutes) left the config
 RUN_FILE = "cadenza.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -71,8 +79,10 @@ class Generator:
 
     name: ClassVar[str] = ""
     domain: ClassVar[str] = "symbolic"  # or "audio"
-    needs_fit: ClassVar[bool] = True
-    uses_lightning: ClassVar[bool] = False  # fit(..., valid=, workdir=) trains with the engine
+    needs_fit: ClassVar[bool] = True  # generate refuses until fit has run
+    learns_from_data: ClassVar[bool] = True  # fit uses the data (listed by `cadenza train`)
+    # Conditioning inputs, by the names in cadenza.models.abilities.CONTROLS.
+    controls: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type] = dataclass(type("Config", (), {}))
     Sampling: ClassVar[type] = Sampling
     # Config and sampling options small enough for the contract test and CPU
@@ -90,17 +100,31 @@ class Generator:
 
     # --- the public API -------------------------------------------------------
 
-    def fit(self, pieces: Iterable[symusic.Score]) -> Generator:
-        spec = getattr(pieces, "spec", None)
-        pieces = list(pieces)
-        if not pieces:
-            raise CadenzaError(f"{self.name}: cannot fit on an empty corpus")
-        for piece in pieces:
-            if not isinstance(piece, symusic.core.ScoreTick):
-                raise CadenzaError(f"{self.name}: fit expects symusic Scores, got {type(piece).__name__}")
+    def fit(self, data, valid=None, workdir: str | os.PathLike | None = None, progress: bool = False,
+            trainer=None) -> Generator:
+        """Learn from ``data`` (scores for a symbolic model; an audio set for an audio model).
+
+        ``valid``, ``workdir`` (checkpoints and logs, resumed when run again),
+        ``progress`` and ``trainer`` (:class:`cadenza.train.TrainerOptions`:
+        devices, precision, time budget) matter to models trained with the
+        engine; the others accept and ignore them, so every caller fits the same way.
+        """
+        spec = getattr(data, "spec", None)
+        pieces = self._training_data(data)
         self._fit(pieces)
         self.data_spec_ = spec or {"pieces": len(pieces)}
         return self
+
+    def _training_data(self, data, split: str = "train") -> list:
+        """``data`` as a list of Scores, or one clear error (audio models override this).
+        Only training data must be non-empty."""
+        pieces = list(data)
+        if not pieces and split == "train":
+            raise CadenzaError(f"{self.name}: cannot fit on an empty corpus")
+        for piece in pieces:
+            if not isinstance(piece, symusic.core.ScoreTick):
+                raise CadenzaError(f"{self.name}: expects symusic Scores, got {type(piece).__name__}")
+        return pieces
 
     def generate(self, n: int = 1, seed: int = 0, **sampling) -> list:
         """``n`` pieces; piece ``i`` depends only on ``seed`` and ``i``, not on ``n``."""
@@ -115,10 +139,12 @@ class Generator:
         seeds = np.random.SeedSequence(seed).spawn(n)
         return [self._generate_one(np.random.default_rng(s), options) for s in seeds]
 
-    def log_prob(self, pieces: Iterable[symusic.Score]) -> LogProb:
+    def log_prob(self, data: Iterable) -> LogProb:
         self._check_fitted()
-        pieces = list(pieces)
-        if not pieces:
+        if type(self)._log_prob is Generator._log_prob:  # no likelihood: say so before reading data
+            return self._log_prob([])
+        pieces = self._training_data(data, split="test")
+        if not len(pieces):
             raise CadenzaError(f"{self.name}: log_prob needs at least one piece")
         return self._log_prob(pieces)
 
@@ -162,6 +188,7 @@ class Generator:
         raise NotImplementedError(f"{type(self).__name__} must implement _fit")
 
     def _generate_one(self, rng: np.random.Generator, options) -> Any:
+        """One piece: a ``symusic.Score`` (symbolic) or an :class:`~cadenza.audio.Audio` (audio)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _generate_one")
 
     def _log_prob(self, pieces: list[symusic.Score]) -> LogProb:
@@ -226,7 +253,10 @@ def _discover() -> None:
     import cadenza.models as package
 
     for info in pkgutil.walk_packages(package.__path__, prefix="cadenza.models."):
-        if not info.name.rsplit(".", 1)[-1].startswith("_"):
+        leaf = info.name.rsplit(".", 1)[-1]
+        # Training recipes (``*_system``) import Lightning, which is slow: a model
+        # imports its system when it trains, and nothing there registers a model.
+        if not leaf.startswith("_") and not leaf.endswith("_system"):
             importlib.import_module(info.name)
     _DISCOVERED = True
 
@@ -278,11 +308,7 @@ def is_run(path: str | os.PathLike) -> bool:
     return (resolve_run(path) / RUN_FILE).is_file()
 
 
-def load(path: str | os.PathLike) -> Generator:
-    """Load any run directory written by :meth:`Generator.save` (or ``pretrained/NAME``)."""
-    from cadenza import __version__
-
-    path = resolve_run(path)
+def _run_record(path: Path) -> dict:
     if not path.exists():
         raise CadenzaError(f"{path}: no such run directory")
     file = path / RUN_FILE
@@ -294,10 +320,18 @@ def load(path: str | os.PathLike) -> Generator:
         raise CadenzaError(f"{file}: not valid JSON ({exc})") from None
     if not isinstance(record, dict) or "model" not in record:
         raise CadenzaError(f"{file}: no model name in the run file")
-    version = record.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CadenzaError(f"{file}: run format {version!r} from Cadenza {record.get('cadenza_version')}, "
-                           f"this is Cadenza {__version__} (format {FORMAT_VERSION}); retrain the model")
+    return _migrate(record, file)
+
+
+def run_class(path: str | os.PathLike) -> type[Generator]:
+    """The model class of a run directory, without loading its weights."""
+    return get(_run_record(resolve_run(path))["model"])
+
+
+def load(path: str | os.PathLike) -> Generator:
+    """Load any run directory written by :meth:`Generator.save` (or ``pretrained/NAME``)."""
+    path = resolve_run(path)
+    record = _run_record(path)
     model = create(record["model"], **record.get("config", {}))
     arrays = {}
     weights = path / WEIGHTS_FILE
@@ -315,3 +349,22 @@ def load(path: str | os.PathLike) -> Generator:
     model.data_spec_ = record.get("data") or {}
     model.metrics_ = record.get("metrics", {})
     return model
+
+
+# Config keys that format 1 stored and format 2 keeps out of a run: how a model was trained.
+_TRAINER_KEYS_V1 = ("accelerator", "devices", "num_nodes", "strategy", "precision", "max_minutes")
+
+
+def _migrate(record: dict, file: Path) -> dict:
+    """A run record in the current format, from any format this version can read."""
+    from cadenza import __version__
+
+    version = record.get("format_version")
+    if version == 1:
+        config = {k: v for k, v in record.get("config", {}).items() if k not in _TRAINER_KEYS_V1}
+        record = {**record, "config": config, "format_version": 2}
+        version = 2
+    if version != FORMAT_VERSION:
+        raise CadenzaError(f"{file}: run format {version!r} from Cadenza {record.get('cadenza_version')}, "
+                           f"this is Cadenza {__version__} (format {FORMAT_VERSION}); retrain the model")
+    return record

@@ -1,4 +1,5 @@
-"""Scores: reading and writing, piano rolls, transforms, rendering and plots.
+"""Scores: reading and writing, piano rolls, transforms, rendering and plots; music theory
+(keys, scales, pitch names, the score builder) in ``theory``.
 
 Every score in Cadenza is a :class:`symusic.Score` in ticks.
 """

@@ -20,10 +20,10 @@ from pathlib import Path
 import symusic
 
 from cadenza.errors import CadenzaError
+from cadenza.music.theory import TPQ, make_score
 from cadenza.music.transforms import note_count
 from cadenza.utils import atomic_path, atomic_write_bytes
 
-TPQ = 480  # ticks per quarter note; divisible by 2, 3, 4, 5, 6 and 8
 DEFAULT_TEMPO = 120.0
 DEFAULT_VELOCITY = 80
 
@@ -134,7 +134,7 @@ def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
     first_measure = parts[0].getElementsByClass("Measure").first()
     shift = float(first_measure.paddingLeft) if first_measure is not None else 0.0
 
-    score = symusic.Score(tpq)
+    score = make_score(tpq=tpq)
     for index, part in enumerate(parts):
         instrument = part.getInstrument(returnDefault=False)
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram else 0

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import symusic
 
+from cadenza.music.theory import note_name
 from cadenza.music.transforms import bar_starts
 from cadenza.utils import atomic_path
-
-_NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-
-
-def pitch_name(pitch: int) -> str:
-    return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def plot_piano_roll(score: symusic.Score, path: str | os.PathLike | None = None,
@@ -58,7 +53,7 @@ def plot_piano_roll(score: symusic.Score, path: str | os.PathLike | None = None,
     classes = (0,) if high - low > 24 else (0, 4, 7)
     ticks = [p for p in range(low, high + 1) if p % 12 in classes] or [low]
     ax.set_yticks(ticks)
-    ax.set_yticklabels([pitch_name(p) for p in ticks])
+    ax.set_yticklabels([note_name(p) for p in ticks])
     ax.set_xlabel("quarter notes")
     ax.set_ylabel("pitch")
     ax.grid(axis="y", alpha=0.2)

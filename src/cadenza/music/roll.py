@@ -12,6 +12,7 @@ import numpy as np
 import symusic
 
 from cadenza.errors import CadenzaError
+from cadenza.music.theory import TPQ, make_score
 
 
 def piano_roll(score: symusic.Score, fs: float = 4, unit: str = "quarter",
@@ -39,7 +40,7 @@ def piano_roll(score: symusic.Score, fs: float = 4, unit: str = "quarter",
     return roll
 
 
-def from_piano_roll(roll: np.ndarray, fs: float = 1, low: int = 21, tpq: int = 480,
+def from_piano_roll(roll: np.ndarray, fs: float = 1, low: int = 21, tpq: int = TPQ,
                     program: int = 0, velocity: int = 80, tempo: float = 120.0,
                     name: str = "Piano") -> symusic.Score:
     """A one-track score from a ``[frames, pitches]`` roll at ``fs`` frames a quarter.
@@ -61,9 +62,6 @@ def from_piano_roll(roll: np.ndarray, fs: float = 1, low: int = 21, tpq: int = 4
         ends = np.flatnonzero(change[:, column] == -1)
         for s, e in zip(starts, ends):
             t0, t1 = int(round(s * step)), int(round(e * step))
-            notes.append(symusic.Note(t0, t1 - t0, low + column, velocity))
-    notes.sort(key=lambda n: (n.time, n.pitch))
-    score = symusic.Score(tpq)
-    score.tempos.append(symusic.Tempo(0, tempo))
-    score.tracks.append(symusic.Track(name, program, False, notes))
-    return score
+            notes.append((t0, t1 - t0, low + column, velocity))
+    notes.sort(key=lambda n: (n[0], n[2]))
+    return make_score(notes, name=name, program=program, tpq=tpq, tempo=tempo)

@@ -7,6 +7,7 @@ from fractions import Fraction
 import symusic
 
 from cadenza.errors import CadenzaError
+from cadenza.music.theory import make_score
 
 
 def note_count(score: symusic.Score) -> int:
@@ -14,11 +15,7 @@ def note_count(score: symusic.Score) -> int:
 
 
 def _empty_like(score: symusic.Score) -> symusic.Score:
-    out = symusic.Score(score.ticks_per_quarter)
-    out.tempos = score.tempos.copy()
-    out.time_signatures = score.time_signatures.copy()
-    out.key_signatures = score.key_signatures.copy()
-    return out
+    return make_score(like=score)
 
 
 def melody(score: symusic.Score, part: str | None = None) -> symusic.Score:

@@ -8,6 +8,7 @@ behind other training runs, never in front of someone's generation.
 """
 
 
+import dataclasses
 import json
 import os
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from cadenza.config import fields_of
 from cadenza.errors import CadenzaError
 from cadenza.studio import controls as ctl
 from cadenza.studio import session as ss
@@ -109,9 +111,11 @@ class Studio:
             return self._refs[label]
 
     def timbre_runs(self) -> list[str]:
+        """Runs of models that transform audio (declared by inheriting ``Transfer``)."""
+        from cadenza.models.abilities import Transfer
+
         return [name for name, model in ss.list_runs(self.runs).items()
-                if model in self.models and self.models[model].domain == "audio"
-                and hasattr(self.models[model], "transfer")]
+                if model in self.models and issubclass(self.models[model], Transfer)]
 
     # --- generate --------------------------------------------------------------------
 
@@ -161,8 +165,11 @@ class Studio:
 
     # --- audio -----------------------------------------------------------------------
 
-    def transfer(self, session: str | None, timbre: str, upload, pitch_shift: float, loudness_shift: float):
-        from cadenza.audio.io import read_audio, write_audio
+    def transfer(self, session: str | None, timbre: str, upload, options: dict):
+        """Transform an uploaded recording with a transfer run; ``options`` are its
+        ``TransferOptions`` (the ones the model does not declare are left out)."""
+        from cadenza.audio.io import Audio
+        from cadenza.models.abilities import Transfer
 
         if not timbre:
             raise CadenzaError(NO_TIMBRE if not self.timbre_runs() else "choose a timbre model")
@@ -170,34 +177,27 @@ class Studio:
             raise CadenzaError("upload a recording first")
         folder = self.sessions.folder(session)
         path = ss.take_upload(upload, folder, ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES, "recording")
-        audio, rate = read_audio(path)
-        seconds = audio.shape[-1] / rate
-        if seconds > ss.MAX_AUDIO_SECONDS:
-            raise CadenzaError(f"recording: {seconds:.0f} s is over the {ss.MAX_AUDIO_SECONDS:.0f} s limit")
+        audio = Audio.read(path)
+        if audio.seconds > ss.MAX_AUDIO_SECONDS:
+            raise CadenzaError(f"recording: {audio.seconds:.0f} s is over the {ss.MAX_AUDIO_SECONDS:.0f} s limit")
         model = self.load_run(timbre)
-        if not hasattr(model, "transfer"):
+        if not isinstance(model, Transfer):
             raise CadenzaError(f"{timbre} is a {model.name} run: it cannot transfer timbre")
-        out, notes = model.transfer(audio, rate, pitch_shift=float(pitch_shift or 0),
-                                    loudness_shift=float(loudness_shift or 0))
+        declared = {f.name for f in dataclasses.fields(model.TransferOptions)}
+        out, notes = model.transfer(audio, **{k: v for k, v in (options or {}).items()
+                                              if k in declared and v is not None})
         target = self.sessions.new_folder(session, "transfer") / f"{timbre}-transfer.wav"
-        write_audio(target, out, model.config.sample_rate)
+        out.write(target)
         return str(target), notes
 
     # --- train -----------------------------------------------------------------------
 
     def trainable(self) -> list[str]:
-        from cadenza.models.base import Generator
-
-        return [n for n, c in self.models.items() if c.needs_fit or c._fit is not Generator._fit]
+        return [n for n, c in self.models.items() if c.learns_from_data]
 
     def train_config(self, name: str, preset: str | None, changed: dict) -> dict:
         cls = self.models[name]
-        config = {**(cls.presets.get(preset, {}) if preset else {}), **changed}
-        if "max_minutes" in {f.name for f in ctl.fields_of(cls.Config)}:
-            # A page's training run is small: it stops within the studio's time budget.
-            given = config.get("max_minutes")
-            config["max_minutes"] = min(float(given), self.train_minutes) if given else self.train_minutes
-        return config
+        return {**(cls.presets.get(preset, {}) if preset else {}), **changed}
 
     def start_training(self, name: str, data: str, run_name: str, config: dict) -> "TrainingJob":
         from cadenza.models.base import create
@@ -210,15 +210,17 @@ class Studio:
             raise CadenzaError(f"a run called {run_name!r} exists already: choose another name")
         if data not in self.corpora:
             raise CadenzaError(f"unknown corpus {data!r} (choose from {', '.join(self.corpora)})")
-        model = create(name, **config)
-        return TrainingJob(model, self.corpora[data], out)
+        model = create(name, **config)  # checks the options before a thread starts
+        # A page's training run is small: it stops within the studio's time budget.
+        return TrainingJob(model, config, self.corpora[data], out, {"max_minutes": self.train_minutes})
 
 
 class TrainingJob:
-    """Fit and save a model in a thread; the page polls it for progress and losses."""
+    """Train, evaluate and save a run in a thread (the same workflow as `cadenza train`);
+    the page polls it for progress and losses."""
 
-    def __init__(self, model, data: str, out: Path):
-        self.model, self.data, self.out = model, data, out
+    def __init__(self, model, config: dict, data: str, out: Path, trainer: dict):
+        self.model, self.config, self.data, self.out, self.trainer = model, config, data, out, trainer
         self.error: BaseException | None = None
         self.summary = ""
         self.stage = "loading the corpus"
@@ -227,47 +229,29 @@ class TrainingJob:
         self.thread.start()
 
     def _run(self) -> None:
-        from cadenza.data.corpora import corpus
+        from cadenza import workflow
+        from cadenza.models.neural import NeuralGenerator
+
+        def stage(text: str) -> None:
+            self.stage = text
 
         try:
-            pieces = corpus(self.data, split="train", progress=False)
-            valid = corpus(self.data, split="valid", progress=False)
-            self.stage = f"training on {len(pieces)} pieces"
             self.out.mkdir(parents=True, exist_ok=True)
-            if self.model.uses_lightning:
-                self.model.fit(pieces, valid=valid, workdir=self.out, progress=False)
-            else:
-                self.model.fit(pieces)
-            metrics = {"fit_seconds": round(time.perf_counter() - self.started, 3), "train_pieces": len(pieces)}
-            try:
-                if len(valid):
-                    metrics["valid_bits_per_event"] = round(self.model.log_prob(valid).bits_per_event, 4)
-            except CadenzaError:
-                pass  # no likelihood for this model
-            self.model.save(self.out, metrics=metrics)
-            self.summary = ", ".join(f"{k} {v}" for k, v in metrics.items())
+            trainer = self.trainer if isinstance(self.model, NeuralGenerator) else None
+            run = workflow.train(self.model.name, self.data, self.out, config=self.config, trainer=trainer,
+                                 progress=False, on_stage=stage)
+            self.summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
         except BaseException as exc:
             self.error = exc
 
     def progress(self) -> float:
         """The share of ``max_steps`` done, from the newest logged step (0 when unknown)."""
+        from cadenza.train.engine import last_step
+
         steps = getattr(self.model.config, "max_steps", None)
         if not steps:
             return 0.0
-        last = 0
-        for file in (self.out / "logs").glob("metrics*.csv"):
-            try:
-                lines = file.read_text(encoding="utf-8").strip().splitlines()
-            except OSError:
-                continue
-            header = lines[0].split(",") if lines else []
-            if "step" in header:
-                column = header.index("step")
-                for line in lines[1:]:
-                    cells = line.split(",")
-                    if column < len(cells) and cells[column].strip():
-                        last = max(last, int(float(cells[column])))
-        return min(last / steps, 1.0)
+        return min(last_step(self.out / "logs") / steps, 1.0)
 
 
 def _round(value) -> float | None:
@@ -290,8 +274,7 @@ def write_take(pieces: list, domain: str, folder: Path, prefix: str) -> dict:
     for index, piece in enumerate(pieces):
         stem = folder / f"{prefix}-{index + 1:02d}"
         if domain == "audio":
-            audio, rate = piece
-            take["wavs"].append(str(write_audio(stem.with_suffix(".wav"), audio, rate)))
+            take["wavs"].append(str(piece.write(stem.with_suffix(".wav"))))
         else:
             take["midis"].append(str(write_midi(piece, stem.with_suffix(".mid"))))
             take["wavs"].append(str(write_audio(stem.with_suffix(".wav"), render(piece), DEFAULT_SAMPLE_RATE)))
@@ -407,7 +390,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                         refresh = gr.Button("Refresh runs", size="sm")
                     chosen = studio.source_model(first) if first else None
                     for name, cls in studio.models.items():
-                        mc = ModelControls(name, cls, ctl.fields_of(cls.Config), ctl.fields_of(cls.Sampling))
+                        mc = ModelControls(name, cls, fields_of(cls.Config), fields_of(cls.Sampling))
                         with gr.Accordion(f"{name} settings", open=False,
                                           visible=first == f"model:{name}") as mc.config_group:
                             mc.config_components = [ctl.make_component(f, runs_now, f"config-{name}-{f.name}")
@@ -478,7 +461,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                                           info="The run lands in the runs folder under this name.")
                     groups = {}
                     for name in trainable:
-                        fields = ctl.fields_of(studio.models[name].Config)
+                        fields = fields_of(studio.models[name].Config)
                         with gr.Accordion(f"{name} settings", open=False, visible=name == first_train) as groups[name]:
                             train_controls[name] = (fields, [ctl.make_component(f, runs_now, f"train-{name}-{f.name}")
                                                               for f in fields])
@@ -612,8 +595,9 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
 
         def run_transfer(timbre_value, recording_value, pitch_value, loudness_value, request: gr.Request):
             try:
-                path, notes = studio.transfer(_session(request), timbre_value, recording_value, pitch_value,
-                                              loudness_value)
+                path, notes = studio.transfer(_session(request), timbre_value, recording_value,
+                                              {"pitch_shift": float(pitch_value or 0),
+                                               "loudness_shift": float(loudness_value or 0)})
             except Exception as exc:
                 return None, ss.message(exc)
             return path, "Transferred. " + "; ".join(notes)

@@ -1,80 +1,17 @@
 """Page controls built from a model's ``Config`` and ``Sampling`` dataclasses.
 
-The same walk over the fields as the CLI's options (``cadenza.cli.core``):
-each field becomes one control with its default and help, so a new model, or
-a new field, shows up in the studio without editing it. Fields that name a
-file take an upload, fields that name a run directory take a choice from the
-runs folder: a path typed by a user is never opened.
+One walk over the fields (:func:`cadenza.config.fields_of`) makes both these
+controls and the CLI's options: each field becomes one control with its default and help, so a new model, or
+a new field, shows up in the studio without editing it. Fields declared
+``kind="file"`` (``cadenza.config.option``) take an upload, fields declared
+``kind="run"`` a choice from the runs folder: a path typed by a user is never
+opened.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import types
-import typing
-from dataclasses import dataclass
-from typing import Any
-
+from cadenza.config import Field
 from cadenza.errors import CadenzaError
-
-# Fields whose help says they read a file or a run directory (``kind`` in the
-# field's metadata, when a model sets it, wins over the help text).
-_FILE_HELP = re.compile(r"\bfile\b|\(\.mid\b", re.IGNORECASE)
-_RUN_HELP = re.compile(r"\brun directory\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Field:
-    """One control: what kind of input, its default and its help."""
-
-    name: str
-    kind: str  # int, float, str, bool, choice, list, file, run
-    default: Any
-    help: str
-    optional: bool
-    choices: tuple = ()
-
-    @property
-    def label(self) -> str:
-        return self.name.replace("_", " ")
-
-
-def fields_of(cls: type) -> list[Field]:
-    """The controls of a config or sampling dataclass, in field order."""
-    out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
-        base = inner[0] if optional and len(inner) == 1 else hint
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        help_text = f.metadata.get("help", "")
-        choices: tuple = ()
-        kind = f.metadata.get("kind")
-        if kind is None:
-            if base is bool:
-                kind = "bool"
-            elif typing.get_origin(base) is typing.Literal:
-                kind, choices = "choice", tuple(typing.get_args(base))
-            elif typing.get_origin(base) in (list, tuple):
-                kind = "list"
-            elif base is int:
-                kind = "int"
-            elif base is float:
-                kind = "float"
-            elif base is str and _RUN_HELP.search(help_text):
-                kind = "run"
-            elif base is str and _FILE_HELP.search(help_text):
-                kind = "file"
-            else:
-                kind = "str"
-        if isinstance(default, (list, tuple)):
-            default = ",".join(map(str, default))
-        out.append(Field(f.name, kind, default, help_text, optional, choices))
-    return out
 
 
 def make_component(field: Field, runs: list[str] | None = None, elem_id: str | None = None):

@@ -24,22 +24,22 @@ training set (:mod:`cadenza.realtime.controls`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from cadenza.audio import dsp
-from cadenza.audio.features import LOUDNESS_FLOOR_DB, check_audio, hz_to_midi, loudness, pitch
+from cadenza.audio.features import LOUDNESS_FLOOR_DB, check_audio, loudness, pitch
+from cadenza.audio.io import Audio
 from cadenza.config import option
 from cadenza.errors import CadenzaError
+from cadenza.models.abilities import Streaming, Transfer
+from cadenza.models.audio_model import AudioModel
 from cadenza.models.base import Sampling as BaseSampling
 from cadenza.models.base import register
-from cadenza.models.neural import NeuralGenerator
-from cadenza.realtime.controls import Envelope, NoteTracker, ScoreControls
+from cadenza.realtime.controls import Envelope, NoteTracker
 from cadenza.train.engine import TrainingConfig
 
 
@@ -74,9 +74,17 @@ class Config(TrainingConfig):
 @dataclass
 class Sampling(BaseSampling):
     midi: str | None = option(None, "Score to play (.mid, .musicxml, .abc, ...); default: a held-out melody "
-                                    "kept from training.")
+                                    "kept from training.", kind="file")
     pitch_shift: float = option(0.0, "Transpose by this many semitones.")
     loudness_shift: float = option(0.0, "Add this many dB of loudness.")
+
+
+@dataclass
+class TransferOptions:
+    pitch_shift: float = option(0.0, "Transpose by this many semitones.")
+    loudness_shift: float = option(0.0, "Add this many dB of loudness.")
+    auto_level: bool = option(True, "Match the input's level to the instrument's range first.")
+    pitch_method: str = option("auto", "Pitch tracker: auto (CREPE where installed), crepe or yin.")
 
 
 def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
@@ -134,38 +142,6 @@ class DDSPNet(nn.Module):
         return audio, state
 
 
-class DDSPSystem:
-    """The Lightning training recipe: the multi-resolution spectral loss (built lazily so
-    importing this module does not import Lightning)."""
-
-    def __new__(cls, net: DDSPNet, config: Config):
-        import lightning as L
-
-        class System(L.LightningModule):
-            def __init__(self):
-                super().__init__()
-                self.net = net
-
-            def _loss(self, batch):
-                f0, ld, audio = batch
-                predicted, _ = self.net(f0, ld)
-                return dsp.multi_resolution_stft_loss(predicted, audio, tuple(config.fft_sizes))
-
-            def training_step(self, batch, _):
-                loss = self._loss(batch)
-                self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-                return loss
-
-            def validation_step(self, batch, _):
-                self.log("valid_loss", self._loss(batch), on_epoch=True, prog_bar=True)
-
-            def configure_optimizers(self):
-                return torch.optim.AdamW(self.parameters(), lr=config.learning_rate,
-                                         weight_decay=config.weight_decay)
-
-        return System()
-
-
 class _Examples(torch.utils.data.Dataset):
     def __init__(self, arrays: dict):
         self.f0, self.ld, self.audio = (torch.from_numpy(arrays[k]) for k in ("f0", "loudness", "audio"))
@@ -178,17 +154,18 @@ class _Examples(torch.utils.data.Dataset):
 
 
 @register
-class DDSP(NeuralGenerator):
+class DDSP(AudioModel, Streaming, Transfer):
     """DDSP (Engel et al. 2020): a learned instrument (harmonic + noise + reverb) driven by f0 and loudness."""
 
     name = "ddsp"
-    domain = "audio"
+    controls = ("f0", "loudness", "midi", "audio")
     Config = Config
     Sampling = Sampling
+    TransferOptions = TransferOptions
     presets = {
         "tiny": dict(hidden=64, gru=96, mlp_layers=1, n_harmonics=40, n_noise_bands=33, reverb_seconds=0.25,
                      example_seconds=1.0, fft_sizes=[1024, 512, 256, 128, 64], batch_size=8,
-                     learning_rate=3e-3, max_steps=4000, max_minutes=18.0, steps_per_epoch=200, patience=4),
+                     learning_rate=3e-3, max_steps=4000, steps_per_epoch=200, patience=4),
         "base": dict(batch_size=32, learning_rate=1e-3, max_steps=30000, steps_per_epoch=1000),
     }
     tiny_config = dict(hidden=16, gru=16, mlp_layers=1, n_harmonics=8, n_noise_bands=9, reverb_seconds=0.05,
@@ -196,61 +173,54 @@ class DDSP(NeuralGenerator):
                        max_audio_minutes=0.2)
     tiny_sampling = dict(length=200)
 
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
     # --- data ------------------------------------------------------------------------
 
-    def _as_audio_set(self, data, split: str):
-        from cadenza.data.audio_sets import AudioSet, from_scores
+    def _check_audio_set(self, data) -> None:
+        if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
+            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
+                               f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
 
-        if isinstance(data, AudioSet):
-            if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
-                raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
-                                   f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
-            return data
-        pieces = list(data)
-        if not pieces:
-            return None
-        return from_scores(pieces, self.config.program, getattr(data, "name", "scores"), split,
-                           self.config.sample_rate, self.config.hop,
+    def _from_scores(self, scores, split: str, name: str):
+        """Scores are played by GM ``program`` (their top voice), up to ``max_audio_minutes``."""
+        from cadenza.data.audio_sets import from_scores
+
+        return from_scores(scores, self.config.program, name, split, self.config.sample_rate, self.config.hop,
                            max_seconds=self.config.max_audio_minutes * 60)
 
-    def fit(self, pieces, valid=None, workdir: str | Path | None = None, progress: bool = False):
-        """Train on an :class:`~cadenza.data.audio_sets.AudioSet` (``cadenza.corpus("violin")``)
-        or on scores, which are played by GM ``program`` first."""
-        train = self._as_audio_set(pieces, "train")
-        if train is None or len(train) == 0:
-            raise CadenzaError(f"{self.name}: cannot fit on an empty corpus")
-        valid_set = self._as_audio_set(valid, "valid") if valid is not None else None
+    def _datasets(self, train, valid):
         self._calibrate(train)
-        super().fit(_Packed(train), valid=_Packed(valid_set) if valid_set is not None and len(valid_set) else None,
-                    workdir=workdir, progress=progress)
-        self.data_spec_ = train.spec
-        self.demo_ = _demo_controls(valid_set if valid_set is not None and len(valid_set) else train)
-        if valid_set is not None and len(valid_set):
-            self.metrics_.update(resynthesis_metrics(self, valid_set, max_seconds=30.0))
-        return self
-
-    def _datasets(self, pieces, valid):
+        self.demo_ = _demo_controls(valid if valid else train)
         frames = int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop))
-        train = pieces[0].examples(frames, stride=frames // 2)
-        if len(train["f0"]) == 0:
-            train = pieces[0].examples(frames, stride=frames // 2, min_loudness_db=LOUDNESS_FLOOR_DB)
-        if len(train["f0"]) == 0:
+        examples = train.examples(frames, stride=frames // 2)
+        if len(examples["f0"]) == 0:
+            examples = train.examples(frames, stride=frames // 2, min_loudness_db=LOUDNESS_FLOOR_DB)
+        if len(examples["f0"]) == 0:
             raise CadenzaError(f"{self.name}: the audio is shorter than one {self.config.example_seconds} s example")
         valid_set = None
         if valid:
-            arrays = valid[0].examples(frames)
+            arrays = valid.examples(frames)
             # A fixed, evenly spread subset keeps validation a small fraction of an epoch.
             keep = np.unique(np.linspace(0, len(arrays["f0"]) - 1, min(len(arrays["f0"]), 64)).astype(int))
             arrays = {k: v[keep] for k, v in arrays.items()} if len(arrays["f0"]) else arrays
             valid_set = _Examples(arrays) if len(arrays["f0"]) else None
-        return _Examples(train), valid_set, None
+        return _Examples(examples), valid_set, None
 
     def _system(self):
+        from cadenza.models.audio.ddsp_system import DDSPSystem
+
         torch.manual_seed(self.config.seed)
         return DDSPSystem(DDSPNet(self.config), self.config)
 
     def _finish(self, system, result) -> None:
-        self.net_ = system.net.eval()
+        self.net_ = system.model.eval()
 
     def _calibrate(self, data) -> None:
         """Fit the note envelope (velocity -> loudness) that plays scores, on the training set."""
@@ -302,54 +272,57 @@ class DDSP(NeuralGenerator):
     def tracker(self) -> NoteTracker:
         return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
 
-    def render_score(self, score, seed: int = 0, pitch_shift: float = 0.0, loudness_shift: float = 0.0,
-                     max_frames: int | None = None) -> np.ndarray:
+    def render_score(self, score, seed: int = 0, max_frames: int | None = None, pitch_shift: float = 0.0,
+                     loudness_shift: float = 0.0) -> Audio:
         """Play a score with the learned instrument (monophonic: the newest note wins)."""
+        from cadenza.realtime.controls import ScoreControls
+
         self._check_fitted()
         source = ScoreControls(score, self.tracker())
         if not source.events:
             raise CadenzaError("the score has no pitched notes to play")
         frames = source.total_frames if max_frames is None else min(max_frames, source.total_frames)
         controls = shift_controls(source.read(frames), pitch_shift, loudness_shift)
-        return self.render_controls(controls, seed)
+        return Audio(self.render_controls(controls, seed), self.config.sample_rate)
 
-    def transfer(self, audio: np.ndarray, sample_rate: int, pitch_shift: float = 0.0, loudness_shift: float = 0.0,
-                 seed: int = 0, auto_level: bool = True, pitch_method: str = "auto") -> tuple[np.ndarray, list[str]]:
+    def transfer(self, audio: Audio, seed: int = 0, **options) -> tuple[Audio, list[str]]:
         """Timbre transfer: the f0 and loudness of ``audio`` played by the learned instrument.
-        Returns ``(audio [1, samples], notes)``, notes saying what was adapted (resampling, mixing)."""
-        from cadenza.audio.resample import resample
-
+        Returns the audio and notes saying what was adapted (resampling, mixing, level)."""
         self._check_fitted()
+        o = self.transfer_options(options)
         c = self.config
-        audio = check_audio(audio, "input audio")
+        if not isinstance(audio, Audio):
+            raise CadenzaError(f"transfer takes an Audio clip, got {type(audio).__name__}")
         notes = []
-        if audio.shape[0] > 1:
-            notes.append(f"mixed {audio.shape[0]} channels down to mono")
-            audio = audio.mean(axis=0, keepdims=True)
-        if sample_rate != c.sample_rate:
-            notes.append(f"resampled from {sample_rate} Hz to the model's {c.sample_rate} Hz")
-            audio = resample(audio, sample_rate, c.sample_rate)
-        if audio.shape[1] < max(c.hop, 1024):
-            raise CadenzaError(f"input audio: too short ({audio.shape[1] / c.sample_rate * 1000:.0f} ms; "
+        if audio.channels > 1:
+            notes.append(f"mixed {audio.channels} channels down to mono")
+            audio = audio.mono()
+        if audio.sample_rate != c.sample_rate:
+            notes.append(f"resampled from {audio.sample_rate} Hz to the model's {c.sample_rate} Hz")
+            audio = audio.resample(c.sample_rate)
+        samples = check_audio(audio.samples, "input audio")
+        if samples.shape[1] < max(c.hop, 1024):
+            raise CadenzaError(f"input audio: too short ({samples.shape[1] / c.sample_rate * 1000:.0f} ms; "
                                f"at least {1024 / c.sample_rate * 1000:.0f} ms needed)")
-        if not np.abs(audio).max() > 1e-5:
+        if not np.abs(samples).max() > 1e-5:
             raise CadenzaError("input audio: silent (no pitch anywhere)")
-        f0, confidence = pitch(audio, c.sample_rate, c.hop, pitch_method)
-        ld = loudness(audio, c.sample_rate, c.hop)
+        f0, confidence = pitch(samples, c.sample_rate, c.hop, o.pitch_method)
+        ld = loudness(samples, c.sample_rate, c.hop)
         voiced = confidence >= 0.5
         if not voiced.any():
             raise CadenzaError("input audio: no pitch found anywhere (silence or noise)")
         # Unvoiced frames keep the nearest voiced f0: the tracker's guesses there are noise.
         index = np.arange(len(f0))
         f0 = np.interp(index, index[voiced], f0[voiced]).astype(np.float32)
-        if auto_level:
+        loudness_shift = o.loudness_shift
+        if o.auto_level:
             # Bring the input's voiced level to the training set's note level (the paper's
             # loudness adjustment): a quiet recording should not play a quiet instrument.
             shift = self.envelope_.level(100) - float(np.percentile(ld[voiced], 90))
             notes.append(f"loudness adjusted by {shift:+.1f} dB to the instrument's range")
             loudness_shift += shift
-        controls = shift_controls(np.stack([f0, ld], 1), pitch_shift, loudness_shift)
-        return self.render_controls(controls, seed), notes
+        controls = shift_controls(np.stack([f0, ld], 1), o.pitch_shift, loudness_shift)
+        return Audio(self.render_controls(controls, seed), c.sample_rate), notes
 
     # --- the Generator API -------------------------------------------------------------
 
@@ -358,22 +331,11 @@ class DDSP(NeuralGenerator):
         if options.midi:
             from cadenza.music.io import read_score
 
-            return self.render_score(read_score(options.midi), seed, options.pitch_shift,
-                                     options.loudness_shift, options.length), self.config.sample_rate
+            return self.render_score(read_score(options.midi), seed, options.length, options.pitch_shift,
+                                     options.loudness_shift)
         controls = self.demo_[:options.length] if options.length else self.demo_
         controls = shift_controls(controls, options.pitch_shift, options.loudness_shift)
-        return self.render_controls(controls, seed), self.config.sample_rate
-
-    def _log_prob(self, pieces):
-        raise CadenzaError(f"{self.name} does not define a likelihood")
-
-
-class _Packed(list):
-    """One AudioSet passed through NeuralGenerator.fit (which makes lists of its input)."""
-
-    def __init__(self, audio_set):
-        super().__init__([audio_set])
-        self.spec = audio_set.spec
+        return Audio(self.render_controls(controls, seed), self.config.sample_rate)
 
 
 def shift_controls(controls: np.ndarray, semitones: float, db: float) -> np.ndarray:
@@ -411,60 +373,3 @@ class DDSPStream:
             audio, self.state = self.net(controls[None, :, 0], controls[None, :, 1], self.state,
                                          self.noise[torch.from_numpy(index)][None])
         return audio.numpy().astype(np.float32)
-
-
-def harmonic_baseline(f0: np.ndarray, loudness_db: np.ndarray, sample_rate: int, hop: int,
-                      n_harmonics: int = 20) -> np.ndarray:
-    """A plain harmonic-sine instrument: 1/k amplitudes, level from the loudness curve
-    (calibrated so that its own A-weighted loudness matches the curve on average)."""
-    f0_t = torch.from_numpy(np.asarray(f0, np.float32))[None]
-    k = torch.arange(1, n_harmonics + 1, dtype=torch.float32)
-    shape = (1 / k) * dsp.nyquist_mask(f0_t, n_harmonics, sample_rate)
-    shape = shape / shape.sum(-1, keepdim=True)
-    level = torch.from_numpy(10 ** (np.asarray(loudness_db, np.float32) / 20))[None, :, None]
-    audio, _, _ = dsp.harmonic_synth(f0_t, level * shape, hop, sample_rate)
-    audio = audio[0].numpy()
-    measured = loudness(audio, sample_rate, hop)
-    loud = np.asarray(loudness_db) > LOUDNESS_FLOOR_DB + 40
-    gain_db = float(np.median(np.asarray(loudness_db)[loud] - measured[loud])) if loud.any() else 0.0
-    return (audio * 10 ** (gain_db / 20)).astype(np.float32)
-
-
-def resynthesis_metrics(model: DDSP, data, max_seconds: float = 30.0) -> dict:
-    """Resynthesise held-out clips from their own f0 and loudness and measure the result:
-    loudness L1 (dB), f0 L1 (semitones, CREPE on the output against the true f0), and the
-    multi-resolution spectral distance of DDSP and of a harmonic-sine baseline."""
-    c = model.config
-    totals = {"loud": [], "f0": [], "f0_input": [], "ddsp": [], "sine": []}
-    used = 0.0
-    for i in range(len(data)):
-        if used >= max_seconds:
-            break
-        f0, ld, target = data.f0[i], data.loudness[i], data.audio[i]
-        frames = min(len(f0), int((max_seconds - used) * c.sample_rate / c.hop))
-        f0, ld, target = f0[:frames], ld[:frames], target[:frames * c.hop]
-        used += frames * c.hop / c.sample_rate
-        out = model.render_controls(np.stack([f0, ld], 1))[0]
-        sine = harmonic_baseline(f0, ld, c.sample_rate, c.hop)
-        loud = ld > LOUDNESS_FLOOR_DB + 40
-        totals["loud"].append(np.abs(loudness(out, c.sample_rate, c.hop) - ld)[loud])
-        tracked, confidence = pitch(out, c.sample_rate, c.hop)
-        # Judge f0 where a note sounds (true f0 known) and the note is well under way.
-        sounding = data.confidence[i][:frames] > 0.5
-        sounding &= np.concatenate([[False] * 5, sounding[:-5]])[:frames]
-        sounding &= ld > LOUDNESS_FLOOR_DB + 40
-        totals["f0"].append(np.abs(hz_to_midi(tracked) - hz_to_midi(f0))[sounding])
-        reference, _ = pitch(target, c.sample_rate, c.hop)
-        totals["f0_input"].append(np.abs(hz_to_midi(reference) - hz_to_midi(f0))[sounding])
-        totals["ddsp"].append(dsp.spectral_distance(out, target))
-        totals["sine"].append(dsp.spectral_distance(sine, target))
-    def mean(parts):
-        return float(np.mean(np.concatenate(parts))) if sum(map(len, parts)) else math.nan
-    return {
-        "valid_seconds": round(used, 1),
-        "loudness_l1_db": round(mean(totals["loud"]), 3),
-        "f0_l1_semitones": round(mean(totals["f0"]), 4),
-        "f0_l1_semitones_of_input": round(mean(totals["f0_input"]), 4),
-        "spectral_distance": round(float(np.mean(totals["ddsp"])), 4),
-        "spectral_distance_sine_baseline": round(float(np.mean(totals["sine"])), 4),
-    }

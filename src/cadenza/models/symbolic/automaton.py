@@ -39,9 +39,8 @@ import symusic
 from cadenza.errors import CadenzaError
 from cadenza.models.base import Generator, Sampling, option, register
 from cadenza.music.drums import drum_note
-from cadenza.music.scales import Scale, parse_scale
+from cadenza.music.theory import TPQ, Key, make_score, parse_key
 
-TPQ = 480
 MAX_FITTED_SEEDS = 64
 ALIVE = "1Oo#*Xx"
 DEAD = "0._-"
@@ -141,7 +140,8 @@ class AutomatonConfig:
                   "(a line) / a glider (a board).")
     density: float = option(0.4, "Share of live cells in a random first generation.")
     pattern: str | None = option(None, "First generation as cells, e.g. 0010110 or .O./..O/OOO (rows split by /).")
-    melody: str | None = option(None, "Score file whose melody seeds the first generation (MIDI, MusicXML, ABC).")
+    melody: str | None = option(None, "Score file whose melody seeds the first generation (MIDI, MusicXML, ABC).",
+                                kind="file")
     mapping: Literal["pitches", "drums"] = option("pitches", "Lanes become scale degrees or drums.")
     drums: list[str] = option(["kick", "snare", "closed_hat", "open_hat", "clap", "low_tom", "high_tom", "ride"],
                               "Drums of the lanes, lowest lane first (GM names or note numbers 35-81).")
@@ -199,7 +199,7 @@ class AutomatonConfig:
             raise ValueError("drums needs at least one drum")
         for name in self.drums:
             drum_note(name)
-        parse_scale(self.key)
+        parse_key(self.key)
         if self.pattern is not None:
             parse_pattern(self.pattern, self.colours)
 
@@ -270,7 +270,7 @@ def place(pattern: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out.reshape(shape)
 
 
-def lane_of(pitch: int, scale: Scale, octave: int, lanes: int) -> int:
+def lane_of(pitch: int, scale: Key, octave: int, lanes: int) -> int:
     """The lane whose scale degree is nearest ``pitch``, folded by octaves into range."""
     lane = scale.degree(pitch, octave)
     size = len(scale)
@@ -288,7 +288,7 @@ def seed_from_melody(score: symusic.Score, cfg: AutomatonConfig) -> np.ndarray:
     notes = melody(score).tracks[0].notes
     if not len(notes):
         raise CadenzaError("the seed melody has no notes")
-    scale, rows, cells = parse_scale(cfg.key), cfg.rows(), cfg.cells()
+    scale, rows, cells = parse_key(cfg.key), cfg.rows(), cfg.cells()
     if cfg.family() == "life":
         # The melody's opening bar, on the board as a piano roll.
         grid = np.zeros((rows, cells), dtype=np.int8)
@@ -375,16 +375,11 @@ class CellularAutomaton(Generator):
 
     def _score(self, roll: np.ndarray, counts: np.ndarray | None, most: int) -> symusic.Score:
         cfg = self.config
-        score = symusic.Score(TPQ)
-        score.tempos.append(symusic.Tempo(0, cfg.tempo))
-        score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
         drums = cfg.mapping == "drums"
         if drums:
-            track = symusic.Track("Automaton drums", 0, True)
             notes_of = [drum_note(d) for d in cfg.drums]
         else:
-            track = symusic.Track("Automaton", cfg.program, False)
-            scale = parse_scale(cfg.key)
+            scale = parse_key(cfg.key)
             notes_of = [scale.pitch(lane, cfg.octave) for lane in range(cfg.lanes)]
         tick = round(cfg.step * TPQ)
         steps, lanes = roll.shape
@@ -409,7 +404,5 @@ class CellularAutomaton(Generator):
                     velocity = 85
                 notes.append((t * tick, length * tick, notes_of[lane], velocity))
                 t = end
-        for time, duration, pitch, velocity in sorted(notes):
-            track.notes.append(symusic.Note(time, duration, pitch, velocity))
-        score.tracks.append(track)
-        return score
+        return make_score(sorted(notes), name="Automaton drums" if drums else "Automaton",
+                          program=0 if drums else cfg.program, drum=drums, tempo=cfg.tempo, time_signature=(4, 4))

@@ -1,202 +1,32 @@
-"""Music theory and fitness terms for the genetic algorithm (``genetic.py``).
+"""The fitness terms of the genetic algorithm, and the rules of harmony and melody they score.
 
-Keys (parsed by :mod:`cadenza.music.scales`, with key signatures and
-spelling added here) and chord vocabularies with their harmonic functions;
-key estimation with the Krumhansl-Kessler
-profiles (Krumhansl, "Cognitive Foundations of Musical Pitch", 1990, ch. 4);
-Piston's table of usual root progressions (Piston, "Harmony", 1941, ch. 3);
-the voice-leading rules of common-practice four-part writing; and the melodic
-features of Towsey, Brown, Wright & Diederich, "Towards melodic extension
-using genetic algorithms", Educational Technology & Society 4(2), 2001
-(scale membership, interval sizes, contour, variety).
+Harmony: Piston's table of usual root progressions (Piston, "Harmony",
+1941, ch. 3), cadences, and the voice-leading rules of common-practice
+four-part writing. Melody: the features of Towsey, Brown, Wright &
+Diederich, "Towards melodic extension using genetic algorithms",
+Educational Technology & Society 4(2), 2001 (scale membership, interval
+sizes, contour, variety) and a melodic cadence.
 
 Every fitness term is a function ``term(problem, population) -> scores`` that
 takes the whole population (an int array, one genome a row) and returns one
 score an individual (higher is better). The built-in terms score in [0, 1],
 except ``likelihood`` (mean log-probability per event, in nats, <= 0). Terms
-live in :data:`TERMS`, by task; add one with :func:`fitness_term` and weight
-it with the model's ``weights`` option.
+live in ``genetic_engine.TERMS``, by task; add one with
+``genetic_engine.fitness_term`` and weight it with the model's ``weights`` option.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cadenza.errors import CadenzaError
-from cadenza.music.scales import MODES, parse_scale
+from cadenza.models.symbolic.genetic_engine import fitness_term, per_genome
+from cadenza.models.symbolic.genetic_melody import melody_notes
 
-HOLD = -1  # a melody gene that holds the previous note one more slot
-
-NAMES_SHARP = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-NAMES_FLAT = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"]
-
-# Semitones from a mode's tonic up to the tonic of the major scale with its key
-# signature; only seven-note modes, whose chords stack in thirds.
-_TO_RELATIVE_MAJOR = {"major": 0, "minor": 3, "dorian": 10, "phrygian": 8, "lydian": 7,
-                      "mixolydian": 5, "locrian": 1, "harmonic_minor": 3, "melodic_minor": 3}
-MINORS = ("minor", "harmonic_minor", "melodic_minor")
-
-# Krumhansl & Kessler (1982) probe-tone ratings, from the tonic up.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-@dataclass(frozen=True)
-class Key:
-    tonic: int  # pitch class, C = 0
-    mode: str = "major"
-    spelled: str | None = None  # the tonic as the user wrote it (keeps "Gb" apart from "F#")
-
-    @property
-    def scale(self) -> tuple[int, ...]:
-        """The mode's seven pitch classes, degree by degree."""
-        return tuple((self.tonic + s) % 12 for s in MODES[self.mode])
-
-    @property
-    def members(self) -> frozenset[int]:
-        """Pitch classes that belong to the key: minor also takes the raised 6th and 7th."""
-        if self.mode in MINORS:  # any of natural, harmonic and melodic minor
-            return frozenset((self.tonic + s) % 12 for s in MODES["minor"] + (9, 11))
-        return frozenset(self.scale)
-
-    @property
-    def fifths(self) -> int:
-        """Key signature: sharps (positive) or flats (negative)."""
-        major = (self.tonic + _TO_RELATIVE_MAJOR[self.mode]) % 12
-        f = (7 * major) % 12
-        if self.spelled and "b" in self.spelled[1:]:
-            return f - 12 if f > 0 else f
-        return f - 12 if f > 6 else f
-
-    def pc_name(self, pc: int) -> str:
-        return (NAMES_FLAT if self.fifths < 0 else NAMES_SHARP)[pc % 12]
-
-    def __str__(self) -> str:
-        return f"{self.spelled or self.pc_name(self.tonic)} {self.mode}"
-
-
-def parse_key(text: str) -> Key:
-    """``"F# minor"``, ``"Bb"``, ``"ebm"``, ``"D dorian"`` -> :class:`Key`; CadenzaError otherwise.
-
-    Any seven-note mode of :mod:`cadenza.music.scales` (its parser reads the text).
-    """
-    scale = parse_scale(text)
-    if scale.mode not in _TO_RELATIVE_MAJOR:
-        raise CadenzaError(f"key {text!r}: the {scale.mode} mode has no triads in thirds "
-                           f"(use one of {', '.join(_TO_RELATIVE_MAJOR)})")
-    spelled = text.strip()[:2] if text.strip()[1:2] in ("#", "b") else text.strip()[:1]
-    return Key(scale.tonic, scale.mode, spelled[0].upper() + spelled[1:])
-
-
-def estimate_key(pitches, durations, fifths: int | None = None) -> Key:
-    """Krumhansl-Schmuckler: the major or minor key whose profile best correlates
-    with the duration-weighted pitch-class histogram. With a key signature
-    (``fifths``), only its major key and relative minor are candidates."""
-    histogram = np.zeros(12)
-    np.add.at(histogram, np.asarray(pitches, dtype=int) % 12, np.asarray(durations, dtype=float))
-    best, best_r = Key(0), -np.inf
-    for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-        for tonic in range(12):
-            key = Key(tonic, mode)
-            if fifths is not None and key.fifths != fifths and not (abs(fifths) == 6 and abs(key.fifths) == 6):
-                continue
-            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1] if histogram.std() > 0 else 0.0
-            if r > best_r:
-                best, best_r = key, r
-    return best
-
-
-# --- chords --------------------------------------------------------------------------
-
-QUALITIES = {  # intervals above the root -> quality name
-    (0, 4, 7): "maj", (0, 3, 7): "min", (0, 3, 6): "dim", (0, 4, 8): "aug",
-    (0, 4, 7, 10): "7", (0, 4, 7, 11): "maj7", (0, 3, 7, 10): "m7", (0, 3, 6, 10): "ø7",
-    (0, 3, 6, 9): "°7", (0, 3, 7, 11): "mmaj7", (0, 4, 8, 11): "+maj7",
-}
-NUMERALS = ["I", "II", "III", "IV", "V", "VI", "VII"]
-FUNCTION = {0: "T", 1: "S", 2: "T", 3: "S", 4: "D", 5: "T", 6: "D"}
-
-
-@dataclass(frozen=True)
-class Chord:
-    root: int  # pitch class
-    pcs: tuple[int, ...]  # root position: root, third, fifth (, seventh)
-    degree: int  # scale degree of the root, 0 = tonic (a secondary dominant takes its target's)
-    quality: str
-    secondary: bool = False  # V or V7 of ``degree``
-    target: str = ""  # a secondary dominant's target, e.g. "vi"
-
-    @property
-    def seventh(self) -> bool:
-        return len(self.pcs) == 4
-
-    @property
-    def function(self) -> str:
-        return "D" if self.secondary else FUNCTION[self.degree]
-
-    @property
-    def roman(self) -> str:
-        if self.secondary:
-            return ("V7" if self.seventh else "V") + "/" + self.target
-        numeral = NUMERALS[self.degree]
-        if self.quality in ("min", "dim", "m7", "ø7", "°7", "mmaj7"):
-            numeral = numeral.lower()
-        suffix = {"maj": "", "min": "", "dim": "°", "aug": "+", "7": "7", "maj7": "maj7", "m7": "7",
-                  "ø7": "ø7", "°7": "°7", "mmaj7": "maj7", "+maj7": "+maj7"}[self.quality]
-        return numeral + suffix
-
-    def symbol(self, key: Key) -> str:
-        suffix = {"maj": "", "min": "m", "dim": "dim", "aug": "+", "7": "7", "maj7": "maj7", "m7": "m7",
-                  "ø7": "m7b5", "°7": "dim7", "mmaj7": "mMaj7", "+maj7": "+maj7"}[self.quality]
-        return key.pc_name(self.root) + suffix
-
-
-def _stack(scale: tuple[int, ...], degree: int, size: int) -> tuple[int, ...]:
-    return tuple(scale[(degree + 2 * i) % 7] for i in range(size))
-
-
-def _chord(pcs: tuple[int, ...], degree: int, target: str = "") -> Chord:
-    intervals = tuple((p - pcs[0]) % 12 for p in pcs)
-    return Chord(pcs[0], pcs, degree, QUALITIES.get(intervals, "other"), bool(target), target)
-
-
-def chord_vocabulary(key: Key, sevenths: bool = True, secondary_dominants: bool = False) -> list[Chord]:
-    """The key's triads (and sevenths), in a fixed order: the tonic triad first.
-
-    Minor takes its chords from the natural minor scale, except on the 5th and
-    7th degrees, whose dominant chords use the raised leading tone (V, V7,
-    vii°, vii°7), as common-practice minor does; the subtonic VII stays too.
-    Seventh chords are those on ii, V and vii (ii7 or iiø7, V7, viiø7 or vii°7).
-    """
-    natural = key.scale
-    harmonic = natural
-    if key.mode == "minor":  # harmonic and melodic minor have the raised 7th already
-        harmonic = natural[:6] + ((key.tonic + 11) % 12,)
-    chords: list[Chord] = []
-    sizes = (3, 4) if sevenths else (3,)
-    for size in sizes:
-        # Sevenths only where common practice uses them most: on ii, V and vii.
-        for degree in range(7) if size == 3 else (1, 4, 6):
-            scale = harmonic if key.mode == "minor" and degree in (4, 6) else natural
-            chords.append(_chord(_stack(scale, degree, size), degree))
-            if key.mode == "minor" and degree == 6 and size == 3:
-                chords.append(_chord(_stack(natural, degree, size), degree))  # subtonic VII
-    if secondary_dominants:
-        triads = {c.degree: c for c in chords if not c.seventh}
-        for target in (1, 2, 3, 4, 5):
-            if triads[target].quality not in ("maj", "min"):
-                continue  # no dominant of a diminished chord
-            root = (triads[target].root + 7) % 12
-            for size in sizes:
-                chords.append(_chord(tuple((root + s) % 12 for s in (0, 4, 7, 10)[:size]), target,
-                                     triads[target].roman))
-    unique: dict[tuple, Chord] = {}
-    for chord in chords:
-        unique.setdefault((chord.pcs, chord.secondary, chord.degree), chord)
-    return list(unique.values())
+if TYPE_CHECKING:
+    from cadenza.models.symbolic.genetic_harmony import Chord
+    from cadenza.music.theory import Key
 
 
 # --- harmonic rules ------------------------------------------------------------------
@@ -315,14 +145,6 @@ def voice_leading_score(voices: np.ndarray) -> np.ndarray:
 INTERVAL_SCORE = np.array([0.5, 0.9, 1.0, 0.8, 0.8, 0.6, 0.1, 0.5, 0.3, 0.3, 0.1, 0.0, 0.3])
 
 
-def melody_notes(genome: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pitches and lengths (in slots) of a melody genome: a HOLD extends the previous note."""
-    genome = np.asarray(genome)
-    onsets = np.flatnonzero(genome != HOLD)
-    lengths = np.diff(np.append(onsets, len(genome)))
-    return genome[onsets], lengths
-
-
 def scale_score(pitches, key: Key) -> float:
     pitches = np.asarray(pitches)
     return float(np.isin(pitches % 12, list(key.members)).mean()) if len(pitches) else 0.0
@@ -373,66 +195,6 @@ def melodic_cadence_score(pitches, lengths, key: Key) -> float:
     if lengths[-1] >= 2:
         score += 0.2
     return score
-
-
-# --- the registry of terms ------------------------------------------------------------
-
-TermFn = Callable[["object", np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Term:
-    fn: TermFn
-    weight: float  # default weight
-    help: str
-
-
-TERMS: dict[str, dict[str, Term]] = {"melody": {}, "harmonize": {}}
-
-
-def fitness_term(task: str, name: str, weight: float = 1.0, help: str = ""):
-    """Decorator: register ``fn(problem, population) -> [P] scores`` as a term of ``task``.
-
-    ``problem`` is the model's ``MelodyProblem`` or ``HarmonyProblem`` (the key,
-    the chord vocabulary, decoders); ``population`` an int array, one genome a row.
-    """
-    if task not in TERMS:
-        raise ValueError(f"unknown task {task!r} (known: {', '.join(TERMS)})")
-
-    def wrap(fn: TermFn) -> TermFn:
-        TERMS[task][name] = Term(fn, float(weight), help or (fn.__doc__ or "").strip().split("\n")[0])
-        return fn
-    return wrap
-
-
-def parse_weights(text: str, task: str) -> dict[str, float]:
-    """``"consonance=2,cadence=1"`` -> ``{"consonance": 2.0, "cadence": 1.0}``; ValueError on bad input."""
-    weights = {}
-    for item in (text or "").replace(";", ",").split(","):
-        if not item.strip():
-            continue
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise ValueError(f"weight {item.strip()!r} is not NAME=NUMBER")
-        if name not in TERMS[task]:
-            raise ValueError(f"unknown fitness term {name!r} for task {task} "
-                             f"(known: {', '.join(sorted(TERMS[task]))})")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"weight of {name!r} must be a number, got {value.strip()!r}") from None
-        if not np.isfinite(number):
-            raise ValueError(f"weight of {name!r} must be finite, got {value.strip()!r}")
-        weights[name] = number
-    return weights
-
-
-def _per_row(fn):
-    def term(problem, population):
-        return np.array([fn(problem, row) for row in population], dtype=float)
-    term.__doc__ = fn.__doc__
-    return term
 
 
 # Harmonisation terms: ``population`` is [P, S, 3] (chord index, inversion, voicing).
@@ -503,35 +265,35 @@ def _harmony_likelihood(problem, population):
 # Melody terms: ``population`` is [P, L], one pitch or HOLD a slot.
 
 @fitness_term("melody", "scale", 1.0)
-@_per_row
+@per_genome
 def _scale(problem, genome):
     """Share of notes in the key (minor also takes the raised 6th and 7th)."""
     return scale_score(melody_notes(genome)[0], problem.key)
 
 
 @fitness_term("melody", "intervals", 1.0)
-@_per_row
+@per_genome
 def _intervals(problem, genome):
     """Steps and small leaps rather than large or dissonant leaps."""
     return interval_score(melody_notes(genome)[0])
 
 
 @fitness_term("melody", "contour", 0.5)
-@_per_row
+@per_genome
 def _contour(problem, genome):
     """Leaps recovered by steps, no long runs one way, one climax."""
     return contour_score(melody_notes(genome)[0])
 
 
 @fitness_term("melody", "variety", 0.5)
-@_per_row
+@per_genome
 def _melodic_variety(problem, genome):
     """Distinct pitches and note lengths."""
     return variety_score(*melody_notes(genome))
 
 
 @fitness_term("melody", "cadence", 1.0)
-@_per_row
+@per_genome
 def _melodic_cadence(problem, genome):
     """Ends on the tonic, by step, on a held note."""
     return melodic_cadence_score(*melody_notes(genome), problem.key)

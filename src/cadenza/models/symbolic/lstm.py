@@ -79,8 +79,7 @@ class LSTM(TokenLanguageModel):
                      "steps_per_epoch": 100, "learning_rate": 3e-3, "patience": 4, "dropout": 0.3},
         # folk-rnn's size
         "base": {"layers": 3, "hidden": 512, "embedding": 128, "context": 512, "batch_size": 64, "max_steps": 20_000,
-                 "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5, "accelerator": "auto",
-                 "devices": "auto"},
+                 "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5},
     }
 
     def _build_net(self, vocab_size: int) -> nn.Module:

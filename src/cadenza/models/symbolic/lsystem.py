@@ -48,9 +48,8 @@ import symusic
 from cadenza.errors import CadenzaError
 from cadenza.models.base import Generator, Sampling, option, register
 from cadenza.music.drums import drum_note
-from cadenza.music.scales import parse_scale, roman_chord
+from cadenza.music.theory import TPQ, make_score, parse_key, roman_chord
 
-TPQ = 480
 RESERVED = set(";|:<>")  # rule syntax, never symbols
 
 # Presets: (axiom, rules, quarter notes per symbol). Stochastic, so that
@@ -185,7 +184,7 @@ def right_context(s: str, i: int, size: int, ignore: str, partner) -> str:
     return "".join(found)
 
 
-class LSystem:
+class LSystemGrammar:
     """An axiom and productions; :meth:`expand` rewrites them ``n`` times in parallel."""
 
     def __init__(self, axiom: str, productions: list[Production], ignore: str = ""):
@@ -310,7 +309,7 @@ class LSystemConfig:
             raise ValueError(f"tempo must be between 10 and 400, got {self.tempo}")
         if not 0 <= self.program <= 127:
             raise ValueError(f"program must be between 0 and 127, got {self.program}")
-        parse_scale(self.key)
+        parse_key(self.key)
         axiom, rules, _ = self.grammar()
         if not axiom:
             raise ValueError("the axiom is empty")
@@ -320,7 +319,7 @@ class LSystemConfig:
         parse_rules(rules)
         chords = parse_mapping(self.chords, "chords")
         for numeral in chords.values():
-            roman_chord(numeral, parse_scale(self.key))
+            roman_chord(numeral, parse_key(self.key))
         for names in parse_mapping(self.drums, "drums").values():
             for name in names.split("+"):
                 drum_note(name)
@@ -380,7 +379,7 @@ class Turtle:
 
 def interpret(string: str, cfg: LSystemConfig, step: float, limit: int | None = None) -> symusic.Score:
     """Read an expanded string as music; ``limit`` stops after that many sounding symbols."""
-    scale = parse_scale(cfg.key)
+    scale = parse_key(cfg.key)
     chords = parse_mapping(cfg.chords, "chords")
     drums = {s: [drum_note(n) for n in v.split("+")] for s, v in parse_mapping(cfg.drums, "drums").items()}
     mode = cfg.interpretation
@@ -438,12 +437,8 @@ def interpret(string: str, cfg: LSystemConfig, step: float, limit: int | None = 
 
 
 def _score(events, cfg: LSystemConfig) -> symusic.Score:
-    score = symusic.Score(TPQ)
-    score.tempos.append(symusic.Tempo(0, cfg.tempo))
-    score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     drum = cfg.interpretation == "rhythm"
     names = {"notes": "L-system melody", "chords": "L-system chords", "rhythm": "L-system drums"}
-    track = symusic.Track(names[cfg.interpretation], 0 if drum else cfg.program, drum)
     notes = []
     for time, length, pitch, velocity in events:
         start, end = round(time * TPQ), round((time + length) * TPQ)
@@ -453,27 +448,27 @@ def _score(events, cfg: LSystemConfig) -> symusic.Score:
             continue
         notes.append([start, end, pitch, velocity])
     notes.sort(key=lambda n: (n[0], n[2]))
-    for start, end, pitch, velocity in notes:
-        track.notes.append(symusic.Note(start, max(1, end - start), pitch, velocity))
-    score.tracks.append(track)
-    return score
+    return make_score([(start, max(1, end - start), pitch, velocity) for start, end, pitch, velocity in notes],
+                      name=names[cfg.interpretation], program=0 if drum else cfg.program, drum=drum,
+                      tempo=cfg.tempo, time_signature=(4, 4))
 
 
 @register
-class LSystemGenerator(Generator):
+class LSystem(Generator):
     """An L-system read as notes, chords or rhythm; see the module docstring."""
 
     name = "lsystem"
     needs_fit = False
+    learns_from_data = False  # rules are written, not learned
     Config = LSystemConfig
     Sampling = Sampling
 
     def _fit(self, pieces):
         pass  # rules are written, not learned: fit accepts a corpus and ignores it
 
-    def system(self) -> LSystem:
+    def system(self) -> LSystemGrammar:
         axiom, rules, _ = self.config.grammar()
-        return LSystem(axiom, parse_rules(rules), self.config.ignore)
+        return LSystemGrammar(axiom, parse_rules(rules), self.config.ignore)
 
     def expand(self, rng: np.random.Generator | None = None, temperature: float = 1.0) -> str:
         """The string after ``iterations`` rewriting steps."""

@@ -11,7 +11,7 @@ log-probability, and rows sum to 1.
 
 Viewpoints (Conklin & Witten, "Multiple viewpoint systems for music
 prediction", J. New Music Research 24(1), 1995): what one symbol of the
-chain is.
+chain is, one small class each in ``markov_viewpoints.py``.
 
 - ``pitch``: the MIDI pitch of each event (or a rest);
 - ``interval``: semitones from the previous note (transposition-invariant;
@@ -40,13 +40,19 @@ are renormalised over those moves, temperature is applied to them, and
 "the unconstrained chain" means this chain. (At order 1 every symbol is a
 seen context; the chord viewpoint, whose vocabulary runs to thousands of
 chords, also requires a seen chord pair there.) An interval chain carries
-its absolute pitch in the state only when a pitch constraint needs it.
+its absolute pitch in the state only when a pitch constraint needs it
+(``markov_chain.py``).
+
+The files: ``markov_viewpoints.py`` (symbols, read from scores and written
+back), ``markov_ngram.py`` (the counts and their Kneser-Ney probabilities),
+``markov_chain.py`` (the generating chain as lattices), ``markov_constraints.py``
+(conditioning and sampling), and this one (options and the model).
 
 Implementation, for speed (a student can read the same steps one at a time
 in ``next_probabilities``, ``KneserNey.prob`` and ``markov_constraints``):
 melodies are read and encoded as integer arrays, n-grams are counted with
 numpy sorts (``markov_ngram.py``), the generating chain's transitions are
-computed for every context at once (``KneserNey.chain``, ``_table``), the key
+computed for every context at once (``KneserNey.chain``, ``GeneratingChain``), the key
 and range become boolean masks over the states, and all the pieces asked for
 are drawn together, one ``searchsorted`` a step, each from its own random
 stream.
@@ -60,7 +66,6 @@ chain runs until it chooses to end (at most ``max_length`` events).
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -77,46 +82,22 @@ from cadenza.models.base import (
     option,
     register,
 )
-from cadenza.models.symbolic.markov_constraints import (
-    Lattice,
-    SuffixAutomaton,
-    backward,
-    build_lattice,
-    closure,
-    key_pitch_classes,
-    possible,
-    sample_paths,
-    sample_until_end,
-)
-from cadenza.models.symbolic.markov_ngram import (
-    END,
-    FIRST,
-    START,
-    UNK,
-    KneserNey,
-    find,
-    ragged,
-)
-from cadenza.music.transforms import melody
+from cadenza.models.symbolic.markov_chain import GeneratingChain, copy_limited
+from cadenza.models.symbolic.markov_constraints import backward, possible, sample_paths, sample_until_end
+from cadenza.models.symbolic.markov_ngram import END, FIRST, START, UNK, KneserNey
+from cadenza.models.symbolic.markov_viewpoints import ABSOLUTE, PAUSE, STEP, VIEWPOINTS, Viewpoint
+from cadenza.music.suffix_automaton import SuffixAutomaton
+from cadenza.music.theory import parse_key
 
-GRID = 12  # duration units a quarter note
-MAX_UNITS = 8 * GRID  # longer notes and rests are cut to two whole notes
-CHORD_STEP = 3  # chord boundaries snap to sixteenths
-REST = -1
-TPQ = 480
 MAX_ORDER = 8
 
-Viewpoint = Literal["pitch", "interval", "duration", "joint", "chord"]
-WITH_DURATIONS = ("pitch", "interval", "chord")  # viewpoints that need a rhythm chain beside them
-ABSOLUTE, STEP, PAUSE = 0, 1, 2  # kinds of interval symbols
-NO_PITCH = -1  # an interval chain's pitch before its first note
-UNTRACKED = -2  # an interval chain's pitch once its first note is out, when no constraint needs its value
+ViewpointName = Literal["pitch", "interval", "duration", "joint", "chord"]
 
 
 @dataclass
 class MarkovConfig:
     order: int = option(2, "How many previous events the next one depends on (1-8).")
-    viewpoint: Viewpoint = option("joint", "What one symbol is: pitch, interval (transposition-invariant), "
+    viewpoint: ViewpointName = option("joint", "What one symbol is: pitch, interval (transposition-invariant), "
                                            "duration, joint (pitch and duration) or chord (all parts).")
     part: str | None = option(None, "Track to learn from (e.g. Soprano); default: the top voice of all tracks. "
                                     "The chord viewpoint always uses every part.")
@@ -156,7 +137,7 @@ class MarkovSampling(Sampling):
         if self.max_copy is not None and self.max_copy < 1:
             raise ValueError(f"max_copy must be at least 1, got {self.max_copy}")
         if self.key is not None:
-            key_pitch_classes(self.key)  # a bad key fails here, before any work
+            parse_key(self.key)  # a bad key fails here, before any work
         if self.cadence and self.key is None:
             raise ValueError("cadence needs a key (e.g. key='D minor')")
 
@@ -166,166 +147,6 @@ class MarkovSampling(Sampling):
 
     def constrained(self) -> bool:
         return self.pitch_constrained() or self.max_copy is not None
-
-
-def melody_lines(pieces, part: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pitch (or REST) and duration units of every event of every piece's melody, rests filling
-    the gaps, flat, with each piece's number of events: ``melody(score, part)`` for all pieces at once.
-
-    A line that is already monophonic once each onset keeps its highest note
-    (the Essen tunes, the chorale parts) is read directly with numpy; other
-    scores go through ``melody``'s skyline.
-    """
-    columns, counts, scales = {"time": [], "duration": [], "pitch": []}, np.zeros(len(pieces), np.int64), \
-        np.zeros(len(pieces))
-    for i, score in enumerate(pieces):
-        scales[i] = GRID / score.ticks_per_quarter
-        tracks = [t for t in score.tracks if not t.is_drum]
-        if part is not None:
-            tracks = [t for t in tracks if t.name.strip().lower() == part.strip().lower()][:1] or \
-                [melody(score, part).tracks[0]]  # no such part: melody says so
-        for track in tracks:
-            notes = track.notes.numpy()
-            for name, column in columns.items():
-                column.append(notes[name])
-            counts[i] += len(notes["time"])
-    time, duration, pitch = (np.concatenate(c).astype(np.int64) if c else np.zeros(0, np.int64)
-                             for c in columns.values())
-    owner = np.repeat(np.arange(len(pieces)), counts)
-    order = np.lexsort((-pitch, time, owner))
-    time, duration, pitch, owner = time[order], duration[order], pitch[order], owner[order]
-    first = np.ones(len(time), dtype=bool)  # the highest note of each onset
-    first[1:] = (time[1:] != time[:-1]) | (owner[1:] != owner[:-1])
-    time, duration, pitch, owner = time[first], duration[first], pitch[first], owner[first]
-    overlap = (owner[1:] == owner[:-1]) & (time[:-1] + duration[:-1] > time[1:])
-    bad = np.unique(owner[:-1][overlap])
-    if len(bad):  # voices overlap: take the skyline
-        keep = ~np.isin(owner, bad)
-        lines = [melody(pieces[i], part).tracks[0].notes.numpy() for i in bad]
-        time, duration, pitch, owner = _splice(time, duration, pitch, owner, keep, bad, lines)
-    scale = scales[owner]
-    start = np.round(time * scale).astype(np.int64)
-    units = np.clip(np.round(duration * scale), 1, MAX_UNITS).astype(np.int64)
-    gap = np.zeros(len(start), np.int64)
-    gap[1:] = np.where(owner[1:] == owner[:-1], start[1:] - start[:-1] - units[:-1], 0)
-    rest = gap > 0
-    where = np.arange(len(start)) + np.cumsum(rest)  # each note's place once the rests are in
-    pitches = np.full(len(start) + int(rest.sum()), REST, np.int64)
-    lengths = np.zeros(len(pitches), np.int64)
-    pitches[where], lengths[where] = pitch, units
-    lengths[where[rest] - 1] = np.minimum(gap[rest], MAX_UNITS)
-    return pitches, lengths, np.bincount(owner, minlength=len(pieces)) + np.bincount(owner[rest], minlength=len(pieces))
-
-
-def _splice(time, duration, pitch, owner, keep, bad, lines):
-    """Replace the notes of the pieces ``bad`` by their skylines ``lines``, in piece order."""
-    parts = [np.stack([time[keep], duration[keep], pitch[keep], owner[keep]])]
-    for i, line in zip(bad, lines):
-        parts.append(np.stack([line["time"], line["duration"], line["pitch"],
-                               np.full(len(line["time"]), i)]).astype(np.int64))
-    time, duration, pitch, owner = np.concatenate(parts, axis=1)
-    order = np.lexsort((time, owner))
-    return time[order], duration[order], pitch[order], owner[order]
-
-
-def melody_arrays(score: symusic.Score, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pitch (or REST) and duration units of each event of the melody, rests filling the gaps."""
-    pitches, units, _ = melody_lines([score], part)
-    return pitches, units
-
-
-def melody_events(score: symusic.Score, part: str | None = None) -> list[tuple[int, int]]:
-    """``(pitch or REST, duration units)`` of the melody, rests filling the gaps."""
-    pitches, units = melody_arrays(score, part)
-    return list(zip(pitches.tolist(), units.tolist()))
-
-
-def chord_events(score: symusic.Score) -> list[tuple[tuple[int, ...], int]]:
-    """``(pitches sounding, duration units)`` between consecutive note starts or ends, on a sixteenth grid."""
-    scale = GRID / score.ticks_per_quarter / CHORD_STEP
-    changes: dict[int, list] = {}
-    for track in score.tracks:
-        if track.is_drum:
-            continue
-        for note in track.notes:
-            start = round(note.time * scale)
-            end = max(round(note.end * scale), start + 1)
-            changes.setdefault(start, []).append((1, int(note.pitch)))
-            changes.setdefault(end, []).append((-1, int(note.pitch)))
-    sounding, events = Counter(), []
-    times = sorted(changes)
-    for now, then in itertools.pairwise(times):
-        for sign, pitch in changes[now]:
-            sounding[pitch] += sign
-        chord = tuple(sorted(p for p, c in sounding.items() if c > 0))
-        events.append((chord, min((then - now) * CHORD_STEP, MAX_UNITS)))
-    return events
-
-
-def events_to_score(events, program: int = 0, tempo: float = 100.0,
-                    time_signature: tuple[int, int] = (4, 4)) -> symusic.Score:
-    """A one-track score from ``(pitch, REST or a tuple of pitches, duration units)`` events."""
-    score = symusic.Score(TPQ)
-    score.tempos.append(symusic.Tempo(0, tempo))
-    score.time_signatures.append(symusic.TimeSignature(0, *time_signature))
-    track = symusic.Track("Melody", program, False)
-    step, time = TPQ // GRID, 0
-    for pitch, units in events:
-        for p in (pitch if isinstance(pitch, tuple) else () if pitch == REST else (pitch,)):
-            track.notes.append(symusic.Note(time, units * step, p, 80))
-        time += units * step
-    score.tracks.append(track)
-    return score
-
-
-def to_symbols(events, viewpoint: str) -> list[tuple]:
-    """The viewpoint's symbol for each event (tuples of ints, so that every viewpoint stores alike)."""
-    if viewpoint == "pitch":
-        return [(p,) for p, _ in events]
-    if viewpoint == "duration":
-        return [(-u if p == REST else u,) for p, u in events]
-    if viewpoint == "joint":
-        return [(p, u) for p, u in events]
-    if viewpoint == "chord":
-        return [tuple(p) for p, _ in events]
-    symbols, last = [], None
-    for p, _ in events:
-        if p == REST:
-            symbols.append((PAUSE,))
-        else:
-            symbols.append((ABSOLUTE, p) if last is None else (STEP, p - last))
-            last = p
-    return symbols
-
-
-def symbol_codes(pitches: np.ndarray, units: np.ndarray, lengths: np.ndarray, viewpoint: str) -> np.ndarray:
-    """One integer per event, ordered as the viewpoint's symbol tuples (see ``to_symbols``) are."""
-    if viewpoint == "pitch":
-        return pitches.copy()
-    if viewpoint == "duration":
-        return np.where(pitches == REST, -units, units)
-    if viewpoint == "joint":
-        return (pitches + 1) * (MAX_UNITS + 1) + units
-    # interval: (ABSOLUTE, pitch) for a piece's first note, (STEP, semitones) after it, (PAUSE,) for rests
-    piece = np.repeat(np.arange(len(lengths)), lengths)
-    notes = np.flatnonzero(pitches != REST)
-    new = np.ones(len(notes), dtype=bool)
-    new[1:] = piece[notes[1:]] != piece[notes[:-1]]
-    step = np.zeros(len(notes), np.int64)
-    step[1:] = pitches[notes[1:]] - pitches[notes[:-1]]
-    codes = np.full(len(pitches), PAUSE * 1000 + 500, np.int64)
-    codes[notes] = np.where(new, ABSOLUTE * 1000 + 500 + pitches[notes], STEP * 1000 + 500 + step)
-    return codes
-
-
-def decode_symbol(code: int, viewpoint: str) -> tuple:
-    """The symbol tuple of a ``symbol_codes`` value."""
-    if viewpoint in ("pitch", "duration"):
-        return (code,)
-    if viewpoint == "joint":
-        return (code // (MAX_UNITS + 1) - 1, code % (MAX_UNITS + 1))
-    kind = code // 1000
-    return (kind,) if kind == PAUSE else (kind, code % 1000 - 500)
 
 
 @register
@@ -338,43 +159,18 @@ class MarkovChain(Generator):
     tiny_config: ClassVar[dict] = {"order": 2}
     tiny_sampling: ClassVar[dict] = {"length": 16}
 
+    @property
+    def viewpoint(self) -> Viewpoint:
+        return VIEWPOINTS[self.config.viewpoint]
+
     # --- training ---------------------------------------------------------------
 
-    def _symbols(self, pieces, vocabulary=None):
-        """Symbol ids of every piece, flat, with the pieces' lengths and their events' duration units.
-
-        Without ``vocabulary`` the vocabulary is made from these pieces and returned too.
-        """
-        viewpoint = self.config.viewpoint
-        if viewpoint == "chord":
-            events = [e for e in (chord_events(p) for p in pieces) if e]
-            lengths = np.array([len(e) for e in events], np.int64)
-            symbols = [s for e in events for s, _ in e]
-            units = np.array([u for e in events for _, u in e], np.int64)
-            if vocabulary is None:
-                vocabulary = sorted(set(symbols))
-                self.index_ = {s: i + FIRST for i, s in enumerate(vocabulary)}
-            ids = np.array([self.index_.get(s, UNK) for s in symbols], np.int64)
-            pitches = np.array([p for s in symbols for p in s], np.int64)
-            return ids, lengths, units, pitches, vocabulary
-        pitches, units, lengths = melody_lines(pieces, self.config.part)
-        lengths = lengths[lengths > 0]
-        codes = symbol_codes(pitches, units, lengths, viewpoint)
-        if vocabulary is None:
-            self._codes, ids = np.unique(codes, return_inverse=True)
-            ids = ids.reshape(-1) + FIRST
-            vocabulary = [decode_symbol(int(c), viewpoint) for c in self._codes]
-        else:
-            ids = find(self._codes, codes)
-            ids = np.where(ids >= 0, ids + FIRST, UNK)
-        return ids, lengths, units, pitches[pitches != REST], vocabulary
-
     def _fit(self, pieces):
-        ids, lengths, units, pitches, vocabulary = self._symbols(pieces)
+        ids, lengths, units, pitches, vocabulary = self.viewpoint.encode(pieces, self.config.part)
         if not len(lengths):
             raise CadenzaError(f"{self.name}: no notes in the training pieces")
         durations, duration_ids = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if self.config.viewpoint in WITH_DURATIONS:
+        if self.viewpoint.rhythm:
             durations = np.unique(units)
             duration_ids = np.searchsorted(durations, units) + FIRST
         signatures = Counter((ts.numerator, ts.denominator) for p in pieces for ts in p.time_signatures[:1])
@@ -390,11 +186,9 @@ class MarkovChain(Generator):
 
     def _learn(self, vocabulary, ids, lengths, durations, duration_ids, duration_lengths, extra):
         """Count both chains; shared by fit and load (a run stores the training symbols, not the counts)."""
-        order, viewpoint = self.config.order, self.config.viewpoint
+        order, viewpoint = self.config.order, self.viewpoint
         self.vocabulary_ = [tuple(s) for s in vocabulary]
         self.index_ = {s: i + FIRST for i, s in enumerate(self.vocabulary_)}
-        if viewpoint != "chord":
-            self._codes = np.array([_encode(s, viewpoint) for s in self.vocabulary_], np.int64)
         self._ids, self._lengths = ids, lengths
         self.ngram_ = KneserNey(order, len(vocabulary) + FIRST).fit(ids, lengths)
         self.durations_ = [int(u) for u in durations]
@@ -406,31 +200,17 @@ class MarkovChain(Generator):
         self.typical_length_ = max(1, int(extra["typical_length"]))
         self.pitch_range_ = tuple(int(p) for p in extra["pitch_range"])
         self.median_pitch_ = int(extra["median_pitch"])
-        # Per-id lookups used while generating (index = symbol id; reserved ids get -1).
-        size = len(self.vocabulary_) + FIRST
-        self._top, self._bass = np.full(size, -1), np.full(size, -1)
-        self._kind, self._value = np.full(size, -1), np.zeros(size, np.int64)
-        self._units = np.zeros(size, np.int64)
-        for i, s in enumerate(self.vocabulary_, FIRST):
-            if viewpoint == "chord" and s:
-                self._top[i], self._bass[i] = max(s), min(s)
-            elif viewpoint in ("pitch", "joint") and s[0] != REST:
-                self._top[i] = self._bass[i] = s[0]
-            elif viewpoint == "interval":
-                self._kind[i], self._value[i] = s[0], s[-1]
-            if viewpoint == "joint":
-                self._units[i] = s[1]
-        self._sequences = None
-        self._automaton = None
-        self._cache = {}
+        # What generation reads, derived from the above once: never written while generating.
+        self._lookups = viewpoint.table(self.vocabulary_)
+        self._chain = GeneratingChain(self.ngram_, self._lookups, viewpoint.seen_pairs)
+        self._rhythm = GeneratingChain(self.duration_ngram_, seen_pairs=viewpoint.seen_pairs) \
+            if self.duration_ngram_ is not None else None
 
     @property
     def sequences_(self) -> list[list[int]]:
         """The training pieces as symbol ids."""
-        if self._sequences is None:
-            self._sequences = [s.tolist() for s in np.split(self._ids, np.cumsum(self._lengths)[:-1])] \
-                if len(self._lengths) else []
-        return self._sequences
+        return self._chain.cached("sequences", lambda: [
+            s.tolist() for s in np.split(self._ids, np.cumsum(self._lengths)[:-1])] if len(self._lengths) else [])
 
     def counts(self, history=()) -> dict[tuple, int]:
         """Raw training counts of what followed the last ``order`` symbols of ``history`` (start-padded)."""
@@ -446,7 +226,7 @@ class MarkovChain(Generator):
     # --- likelihood -------------------------------------------------------------
 
     def _log_prob(self, pieces):
-        ids, lengths, _, _, _ = self._symbols(pieces, self.vocabulary_)
+        ids, lengths, _, _, _ = self.viewpoint.encode(pieces, self.config.part, self.vocabulary_)
         return LogProb(self.ngram_.log_prob(ids, lengths), int(lengths.sum()))
 
     # --- the generating chain -----------------------------------------------------
@@ -455,14 +235,14 @@ class MarkovChain(Generator):
         """The generating chain's ``P(next symbol | history)``; the key ``None`` is the end.
 
         Computed here one context at a time, straight from the definition; the
-        sampler uses the same numbers from ``_table``, computed for every context at once.
+        sampler uses the same numbers from ``GeneratingChain.tempered``, computed for every context at once.
         """
         self._check_fitted()
         context = self._context(history)
-        ws = self.ngram_.successors(context, seen_pairs=self.config.viewpoint == "chord")
-        if self.config.viewpoint == "interval":  # an absolute pitch first, steps after it
+        ws = self.ngram_.successors(context, seen_pairs=self.viewpoint.seen_pairs)
+        if self.viewpoint.relative:  # an absolute pitch first, steps after it
             known = any(s[0] != PAUSE for s in history)
-            kinds = self._kind[ws]
+            kinds = self._lookups.kind[ws]
             ws = ws[(kinds == PAUSE) | (kinds == (STEP if known else ABSOLUTE))]
         p = self.ngram_.prob(context, np.append(ws, END)) ** (1.0 / float(temperature))
         p = p / p.sum()
@@ -470,133 +250,45 @@ class MarkovChain(Generator):
         out[None] = float(p[-1])
         return out
 
-    def _last(self, durations=False) -> np.ndarray:
-        """Each context's newest symbol (contexts numbered as in ``KneserNey.chain``)."""
-        ngram = self.duration_ngram_ if durations else self.ngram_
-        return ngram.chain(seen_pairs=self.config.viewpoint == "chord")["last"]
-
-    def _table(self, temperature: float, durations: bool = False, known: bool | None = None) -> Lattice:
-        """The tempered generating chain over seen contexts (for an interval chain: before/after its first note)."""
-        key = ("table", durations, temperature, known)
-        if key not in self._cache:
-            ngram = self.duration_ngram_ if durations else self.ngram_
-            chain = ngram.chain(seen_pairs=self.config.viewpoint == "chord")
-            src, dst, p, end = chain["src"], chain["dst"], chain["p"], chain["end"]
-            if known is not None:
-                kinds = self._kind[chain["last"][dst]]
-                keep = (kinds == PAUSE) | (kinds == (STEP if known else ABSOLUTE))
-                src, dst, p = src[keep], dst[keep], p[keep]
-            if temperature != 1.0:
-                p, end = p ** (1.0 / temperature), end ** (1.0 / temperature)
-            total = np.bincount(src, p, minlength=len(end)) + end
-            n = len(end)
-            self._cache[key] = Lattice.from_edges(src, dst, p / total[src], end / total, np.arange(n),
-                                                  np.full(n, NO_PITCH))
-        return self._cache[key]
-
-    def _interval_chain(self, temperature: float) -> Lattice:
-        """Interval chain that knows whether its first note is out (states doubled), not its pitch."""
-        first, later = self._table(temperature, known=False), self._table(temperature, known=True)
-        n, last = len(first), self._last()
-        absolute = self._kind[last[first.cols]] == ABSOLUTE
-        return Lattice.from_edges(
-            np.concatenate([first.sources(), later.sources() + n]),
-            np.concatenate([first.cols + n * absolute, later.cols + n]),
-            np.concatenate([first.probs, later.probs]), np.concatenate([first.end, later.end]),
-            np.tile(np.arange(n), 2), np.repeat([NO_PITCH, UNTRACKED], n))
-
-    def _tracked_chain(self, temperature: float, low: int, high: int, classes) -> Lattice:
-        """Interval chain that carries its absolute pitch, kept in [low, high] and in the key.
-
-        State code ``slot * n + context``: slot 0 before the first note, slot i at pitch ``low + i - 1``.
-        """
-        tables = self._table(temperature, known=False), self._table(temperature, known=True)
-        n, last = len(tables[0]), self._last()
-        allowed = np.array([classes is None or p % 12 in classes for p in range(low, high + 1)])
-
-        def expand(codes):
-            slot, context = codes // n, codes % n
-            owners, nexts, probs = [], [], []
-            for table, rows in zip(tables, (slot == 0, slot > 0)):
-                at = np.flatnonzero(rows)
-                lo = table.indptr[context[at]]
-                degree = table.indptr[context[at] + 1] - lo
-                edge = ragged(lo, degree)
-                owner = np.repeat(at, degree)
-                dst = table.cols[edge]
-                kind, value = self._kind[last[dst]], self._value[last[dst]]
-                pitch = low + slot[owner] - 1
-                after = np.where(kind == ABSOLUTE, value, np.where(kind == STEP, pitch + value, pitch))
-                inside = (after >= low) & (after <= high)
-                ok = (kind == PAUSE) | (inside & allowed[np.clip(after - low, 0, high - low)])
-                after_slot = np.where(kind == PAUSE, slot[owner], after - low + 1)
-                owners.append(owner[ok])
-                nexts.append((after_slot * n + dst)[ok])
-                probs.append(table.probs[edge][ok])
-            end = np.where(slot == 0, tables[0].end[context], tables[1].end[context])
-            return np.concatenate(owners), np.concatenate(nexts), np.concatenate(probs), end
-
-        codes, src, dst, p, end = closure(expand, (high - low + 2) * n)
-        slot = codes // n
-        return Lattice.from_edges(src, dst, p, end, codes % n, np.where(slot == 0, NO_PITCH, low + slot - 1))
-
-    def _copy_limited(self, lattice: Lattice, limit: int) -> Lattice:
-        """The lattice times the suffix automaton: states whose copied run would exceed ``limit`` go."""
-        if self._automaton is None:
-            self._automaton = SuffixAutomaton(self.sequences_)
-        step, symbol = self._automaton.step, self._last()[lattice.context].tolist()
-        indptr, cols, probs, end = lattice.indptr.tolist(), lattice.cols.tolist(), lattice.probs, lattice.end
-
-        def expand(state):
-            i, node, run = state
-            lo, hi = indptr[i], indptr[i + 1]
-            return [(j, *step(node, run, symbol[j])) for j in cols[lo:hi]], probs[lo:hi], end[i]
-
-        states, indptr, cols, probs, end = build_lattice((0, 0, 0), expand, lambda s: s[2] <= limit)
-        index = np.array([s[0] for s in states], np.int64)
-        return Lattice(indptr, cols, probs, end, lattice.context[index], lattice.pitch[index])
-
     def _allowed(self, low: int, high: int, classes) -> np.ndarray:
         """Per symbol id: every pitch it sounds is in [low, high] and in the key."""
-        ok = np.ones(len(self._top), dtype=bool)
+        ok = np.ones(len(self._lookups.top), dtype=bool)
         for i, s in enumerate(self.vocabulary_, FIRST):
-            pitches = s if self.config.viewpoint == "chord" else () if s[0] == REST else (s[0],)
-            ok[i] = all(low <= p <= high and (classes is None or p % 12 in classes) for p in pitches)
+            ok[i] = self.viewpoint.allowed(s, low, high, classes)
         return ok
 
     def _lattice(self, options, durations: bool = False):
         """The chain under the global constraints (key, range, copy limit), with each state's top and bass."""
-        key = ("lattice", durations, options.temperature, options.key, options.low, options.high,
-               options.max_copy if not durations else None)
-        if key in self._cache:
-            return self._cache[key]
-        temperature = float(options.temperature)
         if durations:
-            self._cache[key] = (self._table(temperature, durations=True), None, None)
-            return self._cache[key]
-        interval = self.config.viewpoint == "interval"
-        classes = key_pitch_classes(options.key)[1] if options.key else None
-        low = options.low if options.low is not None else (self.pitch_range_[0] if interval else 0)
-        high = options.high if options.high is not None else (self.pitch_range_[1] if interval else 127)
-        if interval and options.pitch_constrained():
+            return self._rhythm.tempered(float(options.temperature)), None, None
+        key = ("lattice", options.temperature, options.key, options.low, options.high, options.max_copy)
+        return self._chain.cached(key, lambda: self._constrained_lattice(options))
+
+    def _constrained_lattice(self, options):
+        temperature, chain, lookups = float(options.temperature), self._chain, self._lookups
+        relative = self.viewpoint.relative
+        classes = parse_key(options.key).melody_classes if options.key else None
+        low = options.low if options.low is not None else (self.pitch_range_[0] if relative else 0)
+        high = options.high if options.high is not None else (self.pitch_range_[1] if relative else 127)
+        if relative and options.pitch_constrained():
             # The pitch must be in the state for a constraint to see it: that multiplies the
             # states by the range, so without one it is summed afterwards.
-            lattice = self._tracked_chain(temperature, low, high, classes)
-        elif interval:
-            lattice = self._interval_chain(temperature)
+            lattice = chain.tracked_chain(temperature, low, high, classes)
+        elif relative:
+            lattice = chain.interval_chain(temperature)
         else:
-            table = self._table(temperature)
-            lattice = table.restrict(self._allowed(low, high, classes)[self._last()[table.context]])
+            table = chain.tempered(temperature)
+            lattice = table.restrict(self._allowed(low, high, classes)[chain.last[table.context]])
         if options.max_copy is not None:
-            lattice = self._copy_limited(lattice, options.max_copy)
-        symbol = self._last()[lattice.context]
-        if interval:
-            tops = np.where((lattice.pitch >= 0) & (self._kind[symbol] != PAUSE), lattice.pitch, -1)
+            automaton = chain.cached("automaton", lambda: SuffixAutomaton(self.sequences_))
+            lattice = copy_limited(lattice, chain.last, automaton, options.max_copy)
+        symbol = chain.last[lattice.context]
+        if relative:
+            tops = np.where((lattice.pitch >= 0) & (lookups.kind[symbol] != PAUSE), lattice.pitch, -1)
             bass = tops
         else:
-            tops, bass = self._top[symbol], self._bass[symbol]
-        self._cache[key] = (lattice, tops, bass)
-        return self._cache[key]
+            tops, bass = lookups.top[symbol], lookups.bass[symbol]
+        return lattice, tops, bass
 
     def _masks(self, length, tops, bass, options):
         base = np.ones(len(tops), dtype=bool)
@@ -607,31 +299,26 @@ class MarkovChain(Generator):
         if options.last_note is not None:
             masks[-1] &= tops == options.last_note
         if options.cadence:
-            tonic = key_pitch_classes(options.key)[0]
-            if self.config.viewpoint == "chord":  # the bass moves dominant -> tonic
-                masks[-1] &= (bass >= 0) & (bass % 12 == tonic)
-                if length > 1:
-                    masks[-2] &= (bass >= 0) & (bass % 12 == (tonic + 7) % 12)
-            else:  # the melody steps to the tonic from the 2nd or the leading tone
-                masks[-1] &= (tops >= 0) & (tops % 12 == tonic)
-                if length > 1:
-                    masks[-2] &= (tops >= 0) & np.isin(tops % 12, [(tonic + 2) % 12, (tonic + 11) % 12])
+            self.viewpoint.cadence(masks, tops, bass, parse_key(options.key).tonic)
         return masks
+
+    # --- sampling ----------------------------------------------------------------
 
     def _sample_exact(self, rngs, options, lengths, durations=False):
         """Paths (lattice states) of the given lengths from the chain conditioned on every constraint."""
         lattice, tops, bass = self._lattice(options, durations)
         lengths = np.asarray(lengths, np.int64)
         longest = int(lengths.max())
-        key = ("beta", durations, options.temperature, options.key, options.low, options.high,
-               None if durations else options.max_copy, longest, options.natural_end,
-               *(() if durations else (options.first_note, options.last_note, options.cadence)))
-        cached = self._cache.get(("beta", durations))  # only the last one: it is length x states
-        if cached is None or cached[0] != key:
+        chain = self._rhythm if durations else self._chain
+        key = ("beta", options.temperature, longest, options.natural_end, *(() if durations else (
+            options.key, options.low, options.high, options.max_copy, options.first_note, options.last_note,
+            options.cadence)))
+
+        def beta():
             masks = [np.arange(len(lattice)) > 0] * longest if durations else \
                 self._masks(longest, tops, bass, options)
-            cached = self._cache["beta", durations] = (key, backward(lattice, masks, options.natural_end))
-        beta = cached[1]
+            return backward(lattice, masks, options.natural_end)
+        beta = chain.latest(key, beta)  # only the last one: it is length x states
         offsets = longest - lengths  # shorter paths start later and share the longest one's sums
         for offset in np.unique(offsets):
             if not possible(lattice, beta, offset):
@@ -659,8 +346,8 @@ class MarkovChain(Generator):
     def _sample_free(self, rngs, options):
         """Run the chain until it ends (never before the first event), every piece at once."""
         temperature = float(options.temperature)
-        lattice = self._interval_chain(temperature) if self.config.viewpoint == "interval" else \
-            self._table(temperature)
+        lattice = self._chain.interval_chain(temperature) if self.viewpoint.relative else \
+            self._chain.tempered(temperature)
         chunk = min(self.config.max_length, 256)
         draws = np.zeros((len(rngs), chunk))
 
@@ -673,9 +360,9 @@ class MarkovChain(Generator):
 
     def _sample(self, rngs, options):
         """``(lattice, paths, units)``: each piece's lattice states and, beside them, its rhythm."""
-        if self.config.viewpoint == "duration" and options.pitch_constrained():
-            raise CadenzaError("the duration viewpoint generates rhythm only: pitch constraints need "
-                               "viewpoint pitch, interval, joint or chord")
+        if not self.viewpoint.pitched and options.pitch_constrained():
+            raise CadenzaError(f"the {self.viewpoint.name} viewpoint generates rhythm only: pitch constraints "
+                               "need viewpoint pitch, interval, joint or chord")
         length = options.length
         if length is None and options.constrained():
             length = self.typical_length_
@@ -686,39 +373,16 @@ class MarkovChain(Generator):
         if any(len(p) == 0 for p in paths):
             raise CadenzaError("the chain ended before its first event: train on more data")
         units = [None] * len(paths)
-        if self.duration_ngram_ is not None:
+        if self._rhythm is not None:
             rhythm, beats = self._sample_exact(rngs, options, [len(p) for p in paths], durations=True)
             values = np.array([0] * FIRST + self.durations_, np.int64)
-            units = [values[self._last(durations=True)[rhythm.context[b]]] for b in beats]
+            units = [values[self._rhythm.last[rhythm.context[b]]] for b in beats]
         return lattice, paths, units
 
     def _piece(self, lattice, path, units) -> symusic.Score:
-        symbols = self._last()[lattice.context[path]]
-        viewpoint = self.config.viewpoint
-        if viewpoint == "chord":
-            events = [(self.vocabulary_[w - FIRST], u) for w, u in zip(symbols.tolist(), units.tolist())]
-            score = events_to_score(events, self.config.program, self.tempo_, self.time_signature_)
-            score.tracks[0].name = "Chords"
-            return score
-        if viewpoint == "joint":
-            pitches, units = self._top[symbols], self._units[symbols]
-        elif viewpoint == "pitch":
-            pitches = self._top[symbols]
-        elif viewpoint == "duration":
-            values = np.array([self.vocabulary_[w - FIRST][0] for w in symbols.tolist()], np.int64)
-            pitches, units = np.where(values < 0, REST, self.median_pitch_), np.abs(values)
-        else:
-            pitches = np.where(self._kind[symbols] == PAUSE, REST, lattice.pitch[path])
-            if lattice.pitch[path[-1]] == UNTRACKED:  # sum the intervals; fold by octaves into MIDI
-                last = None
-                for i, w in enumerate(symbols.tolist()):
-                    kind, value = self._kind[w], int(self._value[w])
-                    if kind == PAUSE:
-                        continue
-                    last = value if kind == ABSOLUTE else last + value
-                    pitches[i] = last - 12 * ((last - 116) // 12) if last > 127 else \
-                        last + 12 * ((11 - last) // 12) if last < 0 else last
-        return _score(pitches, units, self.config.program, self.tempo_, self.time_signature_)
+        ids = self._chain.last[lattice.context[path]]
+        return self.viewpoint.score(self._lookups, ids, units, lattice.pitch[path], self.median_pitch_,
+                                    self.config.program, self.tempo_, self.time_signature_)
 
     def generate(self, n: int = 1, seed: int = 0, **sampling) -> list:
         """``n`` pieces, drawn together (one numpy step moves every piece) but each from its own
@@ -746,7 +410,7 @@ class MarkovChain(Generator):
         options = build_dataclass(self.Sampling, sampling, f"{self.name} sampling option")
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
         lattice, paths, _ = self._sample(rngs, options)
-        last = self._last()
+        last = self._chain.last
         return [[self.vocabulary_[w - FIRST] for w in last[lattice.context[p]].tolist()] for p in paths]
 
     # --- persistence ------------------------------------------------------------------
@@ -771,27 +435,3 @@ class MarkovChain(Generator):
         duration_ids, duration_lengths = check(arrays["durations"], arrays["duration_lengths"],
                                                len(durations) + FIRST)
         self._learn(vocabulary, ids, lengths, durations, duration_ids, duration_lengths, extra)
-
-
-def _encode(symbol: tuple, viewpoint: str) -> int:
-    """Inverse of ``decode_symbol``."""
-    if viewpoint in ("pitch", "duration"):
-        return symbol[0]
-    if viewpoint == "joint":
-        return (symbol[0] + 1) * (MAX_UNITS + 1) + symbol[1]
-    return symbol[0] * 1000 + 500 + (symbol[1] if len(symbol) > 1 else 0)
-
-
-def _score(pitches, units, program, tempo, time_signature) -> symusic.Score:
-    """A one-track score of a monophonic line (REST pitches are silences), built from arrays."""
-    score = symusic.Score(TPQ)
-    score.tempos.append(symusic.Tempo(0, tempo))
-    score.time_signatures.append(symusic.TimeSignature(0, *time_signature))
-    step = TPQ // GRID
-    time = np.concatenate([[0], np.cumsum(units)[:-1]]) * step
-    sounding = pitches != REST
-    track = symusic.Track("Melody", program, False)
-    track.notes = symusic.Note.from_numpy(time[sounding].astype(np.int32), (units[sounding] * step).astype(np.int32),
-                                          pitches[sounding].astype(np.int8), np.full(int(sounding.sum()), 80, np.int8))
-    score.tracks.append(track)
-    return score

@@ -29,9 +29,8 @@ Copy limit: Papadopoulos, Roy & Pachet, "Avoiding plagiarism in Markov
 sequence generation", AAAI 2014, bound the longest run copied from the
 corpus with an automaton. We track, in the state, the longest suffix of the
 generated sequence that occurs in the corpus, with a suffix automaton
-(Blumer et al., "The smallest automaton recognizing the subwords of a
-text", TCS 40, 1985) stepped the way longest-common-substring matching
-steps it; states whose run would exceed the limit are removed, so the copy
+(``cadenza.music.suffix_automaton``) stepped the way longest-common-substring
+matching steps it; states whose run would exceed the limit are removed, so the copy
 limit is a constraint like the others, not a rejection loop.
 """
 
@@ -45,76 +44,8 @@ import scipy.sparse
 
 from cadenza.errors import CadenzaError
 from cadenza.models.symbolic.markov_ngram import ragged
-from cadenza.music.scales import parse_scale
 
 MAX_STATES = 400_000  # past this the unrolled problem is too big to hold comfortably
-
-
-def key_pitch_classes(text: str) -> tuple[int, frozenset[int]]:
-    """Tonic and allowed pitch classes of a key such as ``"D minor"`` or ``"G major"``.
-
-    In a minor key the raised leading tone is allowed besides the natural
-    minor scale: minor-key melodies (Bach's among them) need it at cadences.
-    """
-    scale = parse_scale(text)
-    classes = set(scale.pitch_classes)
-    if scale.mode == "minor":
-        classes.add((scale.tonic + 11) % 12)
-    return scale.tonic, frozenset(classes)
-
-
-class SuffixAutomaton:
-    """Every substring of the training sequences, for the longest-copied-run test."""
-
-    def __init__(self, sequences: list[list[int]]):
-        self.next: list[dict[int, int]] = [{}]
-        self.link = [-1]
-        self.length = [0]
-        last = 0
-        for seq in sequences:
-            for w in list(seq) + [-1]:  # -1 separates pieces; a generated run never contains it
-                last = self._extend(last, w)
-
-    def _extend(self, last: int, w: int) -> int:
-        cur = len(self.next)
-        self.next.append({})
-        self.length.append(self.length[last] + 1)
-        self.link.append(0)
-        p = last
-        while p != -1 and w not in self.next[p]:
-            self.next[p][w] = cur
-            p = self.link[p]
-        if p != -1:
-            q = self.next[p][w]
-            if self.length[p] + 1 == self.length[q]:
-                self.link[cur] = q
-            else:
-                clone = len(self.next)
-                self.next.append(dict(self.next[q]))
-                self.length.append(self.length[p] + 1)
-                self.link.append(self.link[q])
-                while p != -1 and self.next[p].get(w) == q:
-                    self.next[p][w] = clone
-                    p = self.link[p]
-                self.link[q] = clone
-                self.link[cur] = clone
-        return cur
-
-    def step(self, node: int, run: int, w: int) -> tuple[int, int]:
-        """Longest corpus-matching suffix after appending ``w``, from (automaton node, its length)."""
-        while node and w not in self.next[node]:
-            node = self.link[node]
-            run = self.length[node]
-        if w in self.next[node]:
-            return self.next[node][w], run + 1
-        return 0, 0
-
-    def longest_run(self, seq) -> int:
-        node = run = best = 0
-        for w in seq:
-            node, run = self.step(node, run, w)
-            best = max(best, run)
-        return best
 
 
 @dataclass

@@ -21,11 +21,11 @@ What it changes:
 
 - the per-frame distribution is a MADE (M. Germain, K. Gregor, I. Murray
   and H. Larochelle, "MADE: Masked Autoencoder for Distribution
-  Estimation", ICML 2015) rather than a NADE: masked dense layers, one
-  matrix product for all 88 conditionals, with direct (masked) input-to-
-  output connections as in the MADE paper; the RNN state enters every
-  hidden and output unit of the MADE (not only the biases, as in
-  RNN-NADE), and the keys are ordered from low to high; ``output="nade"``
+  Estimation", ICML 2015; in :mod:`cadenza.nn.made`) rather than a NADE:
+  masked dense layers, one matrix product for all 88 conditionals, with
+  direct (masked) input-to-output connections as in the MADE paper; the
+  RNN state enters every hidden and output unit of the MADE (not only the
+  biases, as in RNN-NADE), and the keys are ordered from low to high; ``output="nade"``
   swaps in a true NADE (one sigmoid hidden layer whose weights all keys
   share, biases from the RNN state as in RNN-NADE) for comparison: on a CPU
   it is about eight times slower a step than the MADE and was not better
@@ -61,7 +61,6 @@ samples frames, and the keys within each frame, one at a time.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,6 +73,7 @@ from cadenza.data.polyphonic import KEYS, roll_to_score, score_to_roll
 from cadenza.errors import CadenzaError
 from cadenza.models.base import LogProb, Sampling, option, register
 from cadenza.models.neural import NeuralGenerator
+from cadenza.nn.made import MADE, MaskedLinear
 from cadenza.train.engine import TrainingConfig
 
 
@@ -132,51 +132,6 @@ class PolyphonicSampling(Sampling):
 
 
 # --- the network ----------------------------------------------------------------------------------
-
-class MaskedLinear(nn.Linear):
-    """A dense layer with a fixed 0/1 connectivity mask (MADE)."""
-
-    def __init__(self, n_in: int, n_out: int, mask: np.ndarray, bias: bool = True):
-        super().__init__(n_in, n_out, bias=bias)
-        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32), persistent=False)
-
-    def forward(self, x):
-        return nn.functional.linear(x, self.weight * self.mask, self.bias)
-
-
-class MADE(nn.Module):
-    """p(x[k] | x[<k], c) for every key k at once; ``c`` is a context vector.
-
-    Degrees after Germain et al.: key k has degree k + 1; a hidden unit of
-    degree m sees keys with degree <= m; output k sees hidden units with
-    degree < k + 1, and (direct connections) keys j < k. Hidden degrees cycle
-    through 1..keys-1, so every conditional gets the same share of units.
-    """
-
-    def __init__(self, keys: int, context: int, hidden: int, layers: int, dropout: float = 0.0):
-        super().__init__()
-        self.keys = keys
-        self.drop = nn.Dropout(dropout)
-        key_degree = np.arange(1, keys + 1)
-        previous = key_degree
-        self.hidden = nn.ModuleList()
-        self.context = nn.ModuleList()
-        for _ in range(layers):
-            degree = 1 + np.arange(hidden) % max(keys - 1, 1)
-            self.hidden.append(MaskedLinear(previous.size, hidden, degree[:, None] >= previous[None, :]))
-            self.context.append(nn.Linear(context, hidden, bias=False))
-            previous = degree
-        self.out = MaskedLinear(hidden, keys, key_degree[:, None] > previous[None, :])
-        self.direct = MaskedLinear(keys, keys, key_degree[:, None] > key_degree[None, :], bias=False)
-        self.out_context = nn.Linear(context, keys, bias=False)
-
-    def forward(self, x, c):
-        """Logits ``[..., keys]``; entry k depends on ``x[..., :k]`` and ``c`` only."""
-        h = x
-        for layer, ctx in zip(self.hidden, self.context):
-            h = self.drop(torch.relu(layer(h) + ctx(c)))
-        return self.out(h) + self.direct(x) + self.out_context(c)
-
 
 class NADE(nn.Module):
     """p(x[k] | x[<k], c) after Larochelle & Murray: one hidden layer shared by all keys.
@@ -332,64 +287,6 @@ class FrameNet(nn.Module):
         return logp
 
 
-class PolyphonicSystem:
-    """Built lazily so that importing the module does not import Lightning."""
-
-    def __new__(cls, net: FrameNet, config: PolyphonicConfig, monitor: str = "valid_loss"):
-        import lightning as L
-
-        class System(L.LightningModule):
-            def __init__(self):
-                super().__init__()
-                self.net = net
-                # Polyak averaging: the averaged weights are the ones validated, checkpointed as
-                # best and returned; the raw ones only take the optimiser's steps.
-                self.average = copy.deepcopy(net).requires_grad_(False) if config.average else None
-
-            @property
-            def kept(self):
-                return self.net if self.average is None else self.average
-
-            def on_train_batch_end(self, outputs, batch, batch_idx):
-                if self.average is not None:
-                    # a short memory at first, so the average does not drag the initial weights along
-                    decay = min(config.average, (1 + self.global_step) / (10 + self.global_step))
-                    with torch.no_grad():
-                        for mean, weight in zip(self.average.parameters(), self.net.parameters()):
-                            mean.lerp_(weight, 1 - decay)
-
-            def _nll(self, net, batch, skip_first: bool):
-                rolls, lengths = batch
-                logp = net.frame_log_prob(rolls, lengths)  # [B, T]
-                steps = torch.arange(rolls.shape[1])[None, :]
-                scored = (steps < lengths[:, None]) & (steps >= (1 if skip_first else 0))
-                frames = scored.sum()
-                return -(logp * scored).sum() / frames.clamp(min=1), int(frames)
-
-            def training_step(self, batch, _):
-                # Frame 0 is trained too (it starts generated pieces) but never scored.
-                loss, frames = self._nll(self.net, batch, skip_first=False)
-                self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=frames)
-                return loss
-
-            def validation_step(self, batch, _):
-                # Weighted by frames, so valid_loss is the benchmark's NLL (frames 2..T) exactly.
-                loss, frames = self._nll(self.kept, batch, skip_first=True)
-                self.log("valid_loss", loss, on_epoch=True, batch_size=frames)
-
-            def configure_optimizers(self):
-                optimiser = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate,
-                                              weight_decay=config.weight_decay)
-                plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=2)
-                return {"optimizer": optimiser,
-                        "lr_scheduler": {"scheduler": plateau, "monitor": monitor, "interval": "epoch"}}
-
-            def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-
-        return System()
-
-
 # --- data -----------------------------------------------------------------------------------------
 
 class RollSet(torch.utils.data.Dataset):
@@ -449,7 +346,7 @@ class PolyphonicModel(NeuralGenerator):
     Sampling = PolyphonicSampling
     tiny_config = {"hidden": 16, "layers": 1, "made_hidden": 32, "local": 4, "local_hidden": 8, "average": 0.0,
                    "max_steps": 30, "steps_per_epoch": 10, "batch_size": 4, "learning_rate": 1e-2, "transpose": 0}
-    tiny_sampling = {"length": 16}
+    tiny_sampling = {"length": 8}
     presets = {"tiny": tiny_config,
                # The shipped runs. JSB: 10-minute one-thread trials, valid NLL without the mixture
                # (docs/models/polyphonic.md): GRU + two-layer MADE 4.772; adding the key-neighbourhood
@@ -465,9 +362,10 @@ class PolyphonicModel(NeuralGenerator):
                         c.made_dropout, c.local, c.local_hidden, c.tonal, c.local_layers)
 
     def fit_rolls(self, train: list[np.ndarray], valid: list[np.ndarray] | None = None, workdir=None,
-                  progress: bool = False, data: dict | None = None):
+                  progress: bool = False, data: dict | None = None, trainer=None):
         """Fit on ``T x 88`` piano rolls (e.g. ``load_piano_rolls(path, "train")``)."""
-        self.fit(list(train), valid=list(valid) if valid is not None else None, workdir=workdir, progress=progress)
+        self.fit(list(train), valid=list(valid) if valid is not None else None, workdir=workdir, progress=progress,
+                 trainer=trainer)
         if data:
             self.data_spec_ = data
         return self
@@ -497,6 +395,8 @@ class PolyphonicModel(NeuralGenerator):
             with torch.no_grad():
                 bias = net.made.out_bias if isinstance(net.made, NADE) else net.made.out.bias
                 bias.copy_(torch.as_tensor(np.log(self._key_frequency / (1 - self._key_frequency))))
+        from cadenza.models.symbolic.polyphonic_system import PolyphonicSystem
+
         return PolyphonicSystem(net, self.config, getattr(self, "_monitor", "valid_loss"))
 
     def _finish(self, system, result):

@@ -3,16 +3,15 @@
 Not a technique of its own (nothing here is registered). A token model is a
 network that maps ids ``[B, T]`` to next-token logits ``[B, T, V]``; this
 module turns one into a Generator: tokenization (:mod:`cadenza.data.tokens`),
-training windows, the Lightning recipe (AdamW, warm-up then cosine decay,
-cross-entropy on the next token), likelihood in nats per note, and the
-sampling loop with the grammar mask always on.
+training windows (:mod:`cadenza.data.token_windows`), the Lightning recipe
+(AdamW, warm-up then cosine decay, cross-entropy on the next token),
+likelihood in nats per note, and the sampling loop with the grammar mask
+(:mod:`cadenza.data.token_grammar`) always on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -20,11 +19,14 @@ import numpy as np
 import symusic
 import torch
 
+from cadenza.data import token_grammar as G
+from cadenza.data import token_windows as W
 from cadenza.data import tokens as T
 from cadenza.errors import CadenzaError
 from cadenza.models.base import LogProb, Sampling, option
 from cadenza.models.neural import NeuralGenerator
 from cadenza.train.engine import TrainingConfig
+from cadenza.utils import one_thread
 
 
 @dataclass
@@ -59,7 +61,7 @@ class TokenSampling(Sampling):
     top_p: float = option(1.0, "Sample from the smallest set of tokens whose probability reaches p (nucleus).")
     bars: int | None = option(None, "Length in bars: the piece ends where bar N+1 would begin.")
     max_tokens: int | None = option(None, "Longest sequence, in tokens [default: the model's context].")
-    primer: str | None = option(None, "A MIDI (or any score) file to continue.")
+    primer: str | None = option(None, "A MIDI (or any score) file to continue.", kind="file")
     style: str | None = option(None, "Style token: essen, bach, ryans, oneill, palestrina, other "
                                      "[default: sampled].")
     key: str | None = option(None, "Key token, e.g. 'D minor' or 'G' [default: sampled]; with key_mask every "
@@ -82,52 +84,6 @@ class TokenSampling(Sampling):
                 raise ValueError(f"{name} must be a MIDI pitch 0-127, got {value}")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low}) is above high ({self.high})")
-
-
-class TokenSystem:
-    """The Lightning recipe around a token network (built lazily: Lightning imports slowly)."""
-
-    def __new__(cls, net: torch.nn.Module, config: TokenConfig, logits_fn):
-        import lightning as L
-
-        class System(L.LightningModule):
-            def __init__(self):
-                super().__init__()
-                self.net = net
-
-            def _loss(self, batch):
-                logits = logits_fn(self.net, batch["input_ids"], batch["attention_mask"])  # [B, T, V]
-                return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                         batch["labels"].reshape(-1), ignore_index=T.IGNORE)
-
-            def training_step(self, batch, index):
-                loss = self._loss(batch)
-                if not torch.isfinite(loss):
-                    raise CadenzaError(f"training diverged: the loss is {loss.item()} at step {self.global_step}; "
-                                       "the last good checkpoint is kept (lower --learning-rate and train again)")
-                self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-                return loss
-
-            def validation_step(self, batch, index):
-                self.log("valid_loss", self._loss(batch), on_epoch=True, prog_bar=True)
-
-            def configure_optimizers(self):
-                decay = [p for n, p in self.net.named_parameters() if p.dim() >= 2]
-                other = [p for n, p in self.net.named_parameters() if p.dim() < 2]
-                optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                               {"params": other, "weight_decay": 0.0}],
-                                              lr=config.learning_rate, betas=(0.9, 0.98))
-                warmup = max(1, min(200, config.max_steps // 20))
-
-                def factor(step):
-                    if step < warmup:
-                        return (step + 1) / warmup
-                    progress = min(1.0, (step - warmup) / max(1, config.max_steps - warmup))
-                    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-                scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
-                return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-        return System()
 
 
 class TokenLanguageModel(NeuralGenerator):
@@ -165,36 +121,38 @@ class TokenLanguageModel(NeuralGenerator):
 
     # --- training --------------------------------------------------------------------------
 
-    def fit(self, pieces, valid=None, workdir=None, progress: bool = False):
+    def fit(self, pieces, valid=None, workdir=None, progress: bool = False, trainer=None):
         self._style = T.style_of(getattr(pieces, "spec", None))
-        return super().fit(pieces, valid=valid, workdir=workdir, progress=progress)
+        return super().fit(pieces, valid=valid, workdir=workdir, progress=progress, trainer=trainer)
 
     def _ensure_tokenizer(self, pieces: list[symusic.Score]) -> None:
         if self.tokenizer_ is None:
             self.tokenizer_ = T.MusicTokenizer(self.config.spec())
             self.tokenizer_.train_bpe(pieces, self._style)
 
-    def windows(self, pieces: list[symusic.Score], train: bool) -> T.TokenWindows:
+    def windows(self, pieces: list[symusic.Score], train: bool) -> W.TokenWindows:
         base = [self.tokenizer_.encode_base(p, self._style) for p in pieces]
         base = [b for b in base if self.tokenizer_.notes_in(b) > 0]
-        return T.TokenWindows(self.tokenizer_, base, self.config.context,
+        return W.TokenWindows(self.tokenizer_, base, self.config.context,
                               transpose=self.config.transpose if train else 0)
 
     def _datasets(self, pieces, valid):
         self._ensure_tokenizer(pieces)
         train = self.windows(pieces, train=True)
-        T.check_batch(train, self.config.batch_size, self.name)
+        W.check_batch(train, self.config.batch_size, self.name)
         valid_set = self.windows(valid, train=False) if valid else None
-        return train, valid_set, T.collate_windows(self.tokenizer_.pad)
+        return train, valid_set, W.collate_windows(self.tokenizer_.pad)
 
     def _system(self):
         torch.manual_seed(self.config.seed)
         net = copy.deepcopy(self._init_net_) if getattr(self, "_init_net_", None) is not None else \
             self._build_net(self.tokenizer_.vocab_size)
+        from cadenza.models.symbolic.token_lm_system import TokenSystem
+
         return TokenSystem(net, self.config, self._logits)
 
     def _finish(self, system, result) -> None:
-        self.net_ = system.net.eval()
+        self.net_ = system.model.eval()
         self._init_net_ = None
 
     def start_from(self, net: torch.nn.Module, tokenizer: T.MusicTokenizer) -> None:
@@ -209,17 +167,17 @@ class TokenLanguageModel(NeuralGenerator):
         data = self.windows(list(pieces), train=False)
         if not len(data):
             raise CadenzaError("no pieces to measure the loss on")
-        collate = T.collate_windows(self.tokenizer_.pad)
+        collate = W.collate_windows(self.tokenizer_.pad)
         total, count = 0.0, 0
         net.eval()
         for start in range(0, len(data), 32):
             batch = collate([data[i] for i in range(start, min(len(data), start + 32))])
             logits = self._logits(net, batch["input_ids"], batch["attention_mask"])
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                     batch["labels"].reshape(-1), ignore_index=T.IGNORE,
+                                                     batch["labels"].reshape(-1), ignore_index=W.IGNORE,
                                                      reduction="sum")
             total += float(loss)
-            count += int((batch["labels"] != T.IGNORE).sum())
+            count += int((batch["labels"] != W.IGNORE).sum())
         return total / count
 
     # --- likelihood ------------------------------------------------------------------------
@@ -243,10 +201,12 @@ class TokenLanguageModel(NeuralGenerator):
 
     # --- generation ------------------------------------------------------------------------
 
-    def _prefix(self, options) -> tuple[list[int], T.Grammar]:
+    def _prefix(self, options) -> tuple[list[int], G.Grammar, dict[str, int | None]]:
+        """The ids to start from, the grammar of the continuation, and the conditioning tokens forced
+        on it by type (the others the model samples)."""
         tok = self.tokenizer_
-        pitches = T.pitch_constraint(options.key if options.key_mask else None, options.low, options.high)
-        grammar = T.Grammar(tok, pitches=pitches, max_bars=options.bars, max_notes=options.length)
+        pitches = G.pitch_constraint(options.key if options.key_mask else None, options.low, options.high)
+        grammar = G.Grammar(tok, pitches=pitches, max_bars=options.bars, max_notes=options.length)
         if options.primer is not None:
             from cadenza.music.io import read_score
 
@@ -260,19 +220,18 @@ class TokenLanguageModel(NeuralGenerator):
                         base[1 + position] = tok.id_of(make(value))
             prefix = tok.bpe(base)
             # the primer's own notes need not obey the constraints of the continuation
-            T.Grammar(tok).run(prefix)
+            G.Grammar(tok).run(prefix)
             limit = self._limit(options)
             if len(prefix) >= limit:
                 raise CadenzaError(f"the primer is {len(prefix)} tokens long, the model's context is {limit}: "
                                    "use a shorter primer")
-            return prefix, grammar
-        prefix = [tok.bos]
+            return prefix, grammar, {}
+        forced = {}
         if tok.spec.conditions:
-            # the given conditions are forced; the others the model samples
-            self._forced = {"Style": options.style and tok.id_of(T.style_token(options.style)),
-                            "Key": options.key and tok.id_of(T.key_token(options.key)),
-                            "Meter": options.meter and tok.id_of(T.meter_token(options.meter))}
-        return prefix, grammar
+            forced = {"Style": options.style and tok.id_of(T.style_token(options.style)),
+                      "Key": options.key and tok.id_of(T.key_token(options.key)),
+                      "Meter": options.meter and tok.id_of(T.meter_token(options.meter))}
+        return [tok.bos], grammar, forced
 
     def _limit(self, options) -> int:
         limit = self.max_positions or 100_000
@@ -291,16 +250,16 @@ class TokenLanguageModel(NeuralGenerator):
 
     @torch.no_grad()
     def sample_ids(self, rng, options, allow_eos: bool = True, cache: bool = True) -> list[int]:
-        """Token ids of one piece, prefix included; every prefix of it walks through the grammar."""
+        """Token ids of one piece, prefix included; every prefix of it walks through the grammar.
+
+        Reads the model, never writes it: any number of calls may run at once."""
         tok = self.tokenizer_
-        self._forced = {}
-        self.net_.eval()
-        ids, grammar = self._prefix(options)
+        ids, grammar, forced_by_kind = self._prefix(options)
         limit = self._limit(options)
-        state = T.Grammar(tok).run(ids)
+        state = G.Grammar(tok).run(ids)
         if options.primer is not None and (options.bars is not None or options.length is not None):
             # the limits count the continuation, not the primer
-            grammar = T.Grammar(tok, pitches=grammar.pitches,
+            grammar = G.Grammar(tok, pitches=grammar.pitches,
                                 max_bars=None if options.bars is None else options.bars + state.bars,
                                 max_notes=None if options.length is None else options.length + state.notes)
         last_whole = len(ids) if state.prev in ("Duration", "BOS") + T.CONDITIONS else None
@@ -313,14 +272,14 @@ class TokenLanguageModel(NeuralGenerator):
             if not allow_eos and allowed.sum() > 1:
                 allowed[tok.eos] = False
             scores = logits.detach().double().numpy().copy()
-            forced = self._forced.get(state_kind_needed(grammar, state))
+            forced = forced_by_kind.get(state_kind_needed(grammar, state))
             if forced:
                 allowed = np.zeros_like(allowed)
                 allowed[forced] = True
             elif grammar.max_bars is not None and state.bars >= grammar.max_bars and allowed[tok.eos] and bar_ids:
                 # the model's wish to start bar N+1 is its wish to end
                 scores[tok.eos] = np.logaddexp(scores[tok.eos], np.logaddexp.reduce(scores[bar_ids]))
-            token = T.sample_next(scores, allowed, rng, options.temperature, options.top_k, options.top_p)
+            token = G.sample_next(scores, allowed, rng, options.temperature, options.top_k, options.top_p)
             ids.append(token)
             if token == tok.eos:
                 return ids
@@ -348,18 +307,7 @@ class TokenLanguageModel(NeuralGenerator):
             raise CadenzaError(f"{directory}: tokenizer.json does not match the model it was saved with")
 
 
-@contextlib.contextmanager
-def one_thread():
-    """One-token steps are too small to split across threads: on a busy CPU threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def state_kind_needed(grammar: T.Grammar, state: T.State) -> str | None:
+def state_kind_needed(grammar: G.Grammar, state: G.State) -> str | None:
     """The conditioning token type expected next, if any."""
     if state.conditions_done < len(grammar.conditions):
         return grammar.conditions[state.conditions_done]

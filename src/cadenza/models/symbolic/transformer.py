@@ -109,10 +109,9 @@ class Transformer(TokenLanguageModel):
         # a laptop CPU in a few minutes
         "tiny": {"layers": 2, "heads": 4, "dim": 96, "context": 256, "batch_size": 16, "max_steps": 1200,
                  "steps_per_epoch": 100, "learning_rate": 2e-3, "patience": 4, "dropout": 0.1},
-        # a GPU
+        # a GPU: cadenza train transformer --preset base --accelerator gpu --precision bf16-mixed
         "base": {"architecture": "llama", "layers": 8, "heads": 8, "dim": 512, "context": 1024, "batch_size": 32,
-                     "max_steps": 50_000, "steps_per_epoch": 1000, "learning_rate": 5e-4, "accelerator": "auto",
-                     "devices": "auto", "precision": "bf16-mixed", "dropout": 0.1},
+                     "max_steps": 50_000, "steps_per_epoch": 1000, "learning_rate": 5e-4, "dropout": 0.1},
     }
 
     @property
@@ -275,14 +274,14 @@ def _hub_model(repo_id: str):
             from None
 
 
-def finetune(model: Transformer, train, valid, workdir=None,
-             progress: bool = False) -> tuple[float | None, float | None]:
+def finetune(model: Transformer, train, valid, workdir=None, progress: bool = False,
+             trainer=None) -> tuple[float | None, float | None]:
     """Fit ``model`` (from :func:`from_checkpoint`) on ``train``; the valid loss before and after."""
     from cadenza.data import tokens as T
 
     model._style = T.style_of(getattr(train, "spec", None))
     valid = list(valid) if valid is not None else []
     before = model.valid_loss(valid, net=model._init_net_) if valid else None
-    model.fit(train, valid=valid, workdir=workdir, progress=progress)
+    model.fit(train, valid=valid, workdir=workdir, progress=progress, trainer=trainer)
     after = model.valid_loss(valid) if valid else None
     return before, after

@@ -1,0 +1,65 @@
+"""The base of every audio model: it fits on audio data and generates :class:`Audio`.
+
+Audio data is, in order of preference:
+
+- an :class:`~cadenza.data.audio_sets.AudioSet` (``cadenza.corpus("violin")``);
+- the name of an audio set (``"violin"``, ``"notes"``) or a folder of audio files,
+  read with :func:`cadenza.data.audio_sets.audio_set` for the split being fitted;
+- a list of :class:`~cadenza.audio.Audio` clips;
+- scores, for a model that says how to play them (:meth:`AudioModel._from_scores`).
+
+A subclass sets ``Config`` (with a ``sample_rate``), writes ``_datasets``,
+``_system``, ``_finish`` as every neural model does, and returns ``Audio`` from
+``_generate_one``. What else it can do it declares with the classes of
+:mod:`cadenza.models.abilities`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import symusic
+
+from cadenza.errors import CadenzaError
+from cadenza.models.neural import NeuralGenerator
+
+
+class AudioModel(NeuralGenerator):
+    domain: ClassVar[str] = "audio"
+
+    def _training_data(self, data, split: str = "train"):
+        """``data`` as an AudioSet at the model's sample rate (None for an empty valid split)."""
+        from cadenza.audio.io import Audio
+        from cadenza.data.audio_sets import AudioSet, audio_set, from_audio
+
+        if isinstance(data, (str, os.PathLike)):
+            data = audio_set(data, split)
+        elif not isinstance(data, AudioSet):
+            items = list(data)
+            if items and all(isinstance(i, Audio) for i in items):
+                data = from_audio([(str(k), a.samples, a.sample_rate) for k, a in enumerate(items)],
+                                  split=split, sample_rate=self.config.sample_rate)
+            elif items and all(isinstance(i, symusic.core.ScoreTick) for i in items):
+                data = self._from_scores(items, split, getattr(data, "name", "scores"))
+            elif items:
+                raise CadenzaError(f"{self.name}: fits on audio (an audio set, a folder of audio files or Audio "
+                                   f"clips), got {type(items[0]).__name__}")
+            else:
+                data = None
+        if data is None or len(data) == 0:
+            if split == "train":
+                raise CadenzaError(f"{self.name}: cannot fit on an empty corpus")
+            return None
+        self._check_audio_set(data)
+        return data
+
+    def _check_audio_set(self, data) -> None:
+        if data.sample_rate != self.config.sample_rate:
+            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz; this model wants "
+                               f"{self.config.sample_rate} Hz")
+
+    def _from_scores(self, scores: list[symusic.Score], split: str, name: str):
+        """An AudioSet played from ``scores``; models that can play scores override this."""
+        raise CadenzaError(f"{self.name} fits on audio, not scores: use an audio set "
+                           "(cadenza corpus list) or a folder of audio files")

@@ -1,0 +1,54 @@
+"""The training recipe of the token language models (LSTM, transformer): next-token cross
+entropy, AdamW without decay on biases and norms, a linear warm-up then a cosine decay
+to a tenth (the models are in :mod:`cadenza.models.symbolic.token_lm`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cadenza.data import token_windows as W
+from cadenza.errors import CadenzaError
+from cadenza.train.system import System
+
+
+class TokenSystem(System):
+    """``logits_fn(net, input_ids, attention_mask) -> [B, T, V]`` says how the network is called."""
+
+    def __init__(self, net: torch.nn.Module, config, logits_fn):
+        super().__init__(net, config)
+        self.logits_fn = logits_fn
+
+    def _loss(self, batch):
+        logits = self.logits_fn(self.model, batch["input_ids"], batch["attention_mask"])  # [B, T, V]
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                                 batch["labels"].reshape(-1), ignore_index=W.IGNORE)
+
+    def training_step(self, batch, index):
+        loss = self._loss(batch)
+        if not torch.isfinite(loss):
+            raise CadenzaError(f"training diverged: the loss is {loss.item()} at step {self.global_step}; "
+                               "the last good checkpoint is kept (lower --learning-rate and train again)")
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, index):
+        self.log("valid_loss", self._loss(batch), on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self):
+        config = self.config
+        decay = [p for _, p in self.model.named_parameters() if p.dim() >= 2]
+        other = [p for _, p in self.model.named_parameters() if p.dim() < 2]
+        optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                       {"params": other, "weight_decay": 0.0}],
+                                      lr=config.learning_rate, betas=(0.9, 0.98))
+        warmup = max(1, min(200, config.max_steps // 20))
+
+        def factor(step):
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, config.max_steps - warmup))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
