@@ -142,6 +142,7 @@ def _evaluation() -> list[str]:
     from cadenza.audio.io import Audio
     from cadenza.data.audio_sets import audio_set
     from cadenza.evaluate import audio as ev
+    from cadenza.evaluate import audio_compare as sets
 
     rng = np.random.default_rng(0)
     t = np.arange(10 * 16000) / 16000
@@ -162,18 +163,18 @@ def _evaluation() -> list[str]:
     timed("multi-resolution STFT distance, 10 s", lambda: ev.spectral_distance(noisy, clean, 16000))
     timed("f0 error (CREPE tiny on both), 10 s", lambda: ev.f0_error(noisy, clean, 16000))
     timed("loudness error, 10 s", lambda: ev.loudness_error(noisy, clean, 16000))
-    timed("CREPE tiny embedding, 60 s (one frame every 50 ms)", lambda: ev.crepe_embedding(minute))
-    timed("log-mel statistics, 60 s", lambda: ev.logmel_statistics(minute))
+    timed("CREPE tiny embedding, 60 s (one frame every 50 ms)", lambda: sets.crepe_embedding(minute))
+    timed("log-mel statistics, 60 s", lambda: sets.logmel_statistics(minute))
     a, b = rng.standard_normal((2000, 256)), rng.standard_normal((1000, 256)) + 0.1
-    timed("Fréchet distance, 256 dimensions (2,000 vs 1,000 vectors)", lambda: ev.frechet_features(a, b))
-    timed("NDB, K = 50 (k-means on 2,000 vectors of 64)", lambda: ev.ndb(a[:, :64], b[:, :64], bins=50))
+    timed("Fréchet distance, 256 dimensions (2,000 vs 1,000 vectors)", lambda: sets.frechet_features(a, b))
+    timed("NDB, K = 50 (k-means on 2,000 vectors of 64)", lambda: sets.ndb(a[:, :64], b[:, :64], bins=50))
     audio_set("notes", "train", progress=False)  # rendered once into the cache, not timed
     ref = timed("reference `notes`: train and test splits analysed (CREPE on up to 120 s each)",
-                lambda: ev.AudioReference.load("notes", progress=False))
-    valid = ev.clips_of(audio_set("notes", "valid", progress=False))
+                lambda: sets.AudioReference.load("notes", progress=False))
+    valid = sets.clips_of(audio_set("notes", "valid", progress=False))
     result = timed(f"`evaluate_audio_set`: {len(valid)} clips (the valid split) against it",
-                   lambda: ev.evaluate_audio_set(valid, ref, label="notes valid"))
-    lines = ["", "### Audio evaluation (`cadenza.evaluate.audio`)", "",
+                   lambda: sets.evaluate_audio_set(valid, ref, label="notes valid"))
+    lines = ["", "### Audio evaluation (`cadenza.evaluate.audio`, `cadenza.evaluate.audio_compare`)", "",
              "| step | seconds | peak RSS (MB) |", "|---|---:|---:|", *rows, "",
              "Real audio against real audio, the line generated sets are read against "
              f"(`notes` train split: {ref.train.clips} clips, {len(ref.centres)} NDB bins):", "",

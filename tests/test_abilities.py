@@ -176,7 +176,7 @@ def test_transfer_refuses_a_model_that_cannot(tmp_path, capsys, tiny_corpus):
 
 def test_the_studio_finds_the_toy_and_its_runs(toy, tmp_path):
     pytest.importorskip("gradio")
-    from cadenza.studio.app import Studio
+    from cadenza.studio.service import Studio
 
     toy().save(tmp_path / "runs" / "tone")
     studio = Studio(runs=tmp_path / "runs", references={}, session_root=tmp_path / "sessions", corpora={})

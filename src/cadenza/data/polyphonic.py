@@ -19,7 +19,7 @@ from cadenza.errors import CadenzaError
 from cadenza.music.roll import from_piano_roll, piano_roll
 
 LOWEST = 21  # A0, the first of the 88 piano keys
-KEYS = 88
+PIANO_KEYS = 88
 SPLIT_KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 
 
@@ -42,7 +42,7 @@ def load_piano_rolls(path: str | os.PathLike, split: str = "train") -> list[np.n
     pieces = []
     for cell in np.ravel(data[key]):
         roll = np.asarray(cell)
-        if roll.ndim != 2 or roll.shape[1] != KEYS:
+        if roll.ndim != 2 or roll.shape[1] != PIANO_KEYS:
             raise CadenzaError(f"{path}: a {key} piece has shape {roll.shape}, expected (T, 88)")
         pieces.append((roll > 0).astype(np.uint8))
     return pieces
@@ -55,4 +55,4 @@ def roll_to_score(roll: np.ndarray, tempo: float = 100.0) -> symusic.Score:
 
 def score_to_roll(score: symusic.Score) -> np.ndarray:
     """A score as a ``T x 88`` roll with one frame a quarter note."""
-    return piano_roll(score, fs=1, low=LOWEST, high=LOWEST + KEYS)
+    return piano_roll(score, fs=1, low=LOWEST, high=LOWEST + PIANO_KEYS)

@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from cadenza.data.polyphonic import KEYS, load_piano_rolls
+from cadenza.data.polyphonic import PIANO_KEYS, load_piano_rolls
 from cadenza.errors import CadenzaError
 
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before the log, as a sigmoid output would be
@@ -104,7 +104,7 @@ class MarkovPitchBaseline:
     name = "markov-pitch"
 
     def fit(self, rolls: list[np.ndarray]) -> MarkovPitchBaseline:
-        counts = np.zeros((2, 2, KEYS))  # [previous, current, key]
+        counts = np.zeros((2, 2, PIANO_KEYS))  # [previous, current, key]
         for roll in rolls:
             prev, cur = roll[:-1].astype(bool), roll[1:].astype(bool)
             for a in (0, 1):

@@ -94,17 +94,21 @@ def tables(evaluations: list[Evaluation], reference: Reference) -> list[Table]:
     return out
 
 
+def json_ready(x):
+    """``x`` with numpy numbers made plain and NaN made None, so that JSON can hold it."""
+    if isinstance(x, dict):
+        return {str(k): json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_ready(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return None if math.isnan(x) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
 def to_json(evaluations: list[Evaluation], reference: Reference, per_piece: bool = True) -> dict:
-    def clean(x):
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, (float, np.floating)):
-            return None if math.isnan(x) else float(x)
-        if isinstance(x, np.integer):
-            return int(x)
-        return x
+    clean = json_ready
 
     record = {
         "reference": {"name": reference.name, "train_pieces": len(reference.train),

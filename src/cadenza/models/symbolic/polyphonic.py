@@ -69,7 +69,7 @@ import symusic
 import torch
 from torch import nn
 
-from cadenza.data.polyphonic import KEYS, roll_to_score, score_to_roll
+from cadenza.data.polyphonic import PIANO_KEYS, roll_to_score, score_to_roll
 from cadenza.errors import CadenzaError
 from cadenza.models.base import LogProb, Sampling, option, register
 from cadenza.models.neural import NeuralGenerator
@@ -312,7 +312,7 @@ class RollSet(torch.utils.data.Dataset):
             roll = roll[start:start + self.max_frames]
         if self.transpose:
             keys = np.flatnonzero(roll.any(axis=0))
-            low, high = (-keys.min(), KEYS - 1 - keys.max()) if keys.size else (0, 0)
+            low, high = (-keys.min(), PIANO_KEYS - 1 - keys.max()) if keys.size else (0, 0)
             shift = np.random.randint(max(-self.transpose, low), min(self.transpose, high) + 1)
             roll = np.roll(roll, shift, axis=1)  # nothing wraps: the shift keeps every note on the keyboard
         return roll
@@ -320,7 +320,7 @@ class RollSet(torch.utils.data.Dataset):
 
 def pad_rolls(rolls: list[np.ndarray]):
     lengths = torch.tensor([r.shape[0] for r in rolls])
-    batch = torch.zeros(len(rolls), int(lengths.max()), KEYS)
+    batch = torch.zeros(len(rolls), int(lengths.max()), PIANO_KEYS)
     for i, r in enumerate(rolls):
         batch[i, :r.shape[0]] = torch.from_numpy(np.asarray(r, dtype=np.float32))
     return batch, lengths
@@ -330,8 +330,8 @@ def _as_roll(piece) -> np.ndarray:
     if isinstance(piece, symusic.core.ScoreTick):
         return score_to_roll(piece)
     roll = np.asarray(piece)
-    if roll.ndim != 2 or roll.shape[1] != KEYS:
-        raise CadenzaError(f"a piano roll must have shape (T, {KEYS}), got {roll.shape}")
+    if roll.ndim != 2 or roll.shape[1] != PIANO_KEYS:
+        raise CadenzaError(f"a piano roll must have shape (T, {PIANO_KEYS}), got {roll.shape}")
     return (roll > 0).astype(np.uint8)
 
 
@@ -358,7 +358,7 @@ class PolyphonicModel(NeuralGenerator):
 
     def _new_net(self) -> FrameNet:
         c = self.config
-        return FrameNet(KEYS, c.hidden, c.layers, c.made_hidden, c.made_layers, c.dropout, c.skip, c.output,
+        return FrameNet(PIANO_KEYS, c.hidden, c.layers, c.made_hidden, c.made_layers, c.dropout, c.skip, c.output,
                         c.made_dropout, c.local, c.local_hidden, c.tonal, c.local_layers)
 
     def fit_rolls(self, train: list[np.ndarray], valid: list[np.ndarray] | None = None, workdir=None,
@@ -434,7 +434,7 @@ class PolyphonicModel(NeuralGenerator):
         net = self.net_.eval()
         context = net.context(x)[0]
         guess = torch.zeros_like(x)
-        for k in range(KEYS):
+        for k in range(PIANO_KEYS):
             guess[..., k] = (net.key_logits(guess, context)[..., k] >= 0).float()
         return guess[0].numpy().astype(np.uint8)
 
@@ -452,14 +452,14 @@ class PolyphonicModel(NeuralGenerator):
     def _generate_one(self, rng: np.random.Generator, options) -> symusic.Score:
         length = options.length or 64
         net = self.net_.eval()
-        rolls = torch.zeros(1, length, KEYS)
+        rolls = torch.zeros(1, length, PIANO_KEYS)
         for t in range(length):
             # The context of frame t has seen frames < t only; a few dozen frames make rerunning
             # the GRU over the prefix cheaper than the 88 key steps below.
             context = net.context(rolls[:, :t + 1])[0][:, t:]
-            frame = torch.zeros(1, 1, KEYS)
-            uniform = rng.random(KEYS)
-            for k in range(KEYS):
+            frame = torch.zeros(1, 1, PIANO_KEYS)
+            uniform = rng.random(PIANO_KEYS)
+            for k in range(PIANO_KEYS):
                 p = torch.sigmoid(net.key_logits(frame, context)[0, 0, k] / options.temperature).item()
                 frame[0, 0, k] = float(uniform[k] < p)
             rolls[0, t] = frame[0, 0]

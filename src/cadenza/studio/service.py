@@ -1,0 +1,320 @@
+"""The studio as a service, without Gradio: sources, runs, generation, comparison,
+transfer and training, each a library call with the studio's limits. The page
+(:mod:`cadenza.studio.app`) is a thin layer of Gradio over it, and unit tests drive
+it directly.
+"""
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+
+from cadenza.errors import CadenzaError
+from cadenza.studio import session as ss
+
+MAX_PIECES = 8
+SLOTS = 4  # takes shown side by side
+TRAIN_MINUTES = 5.0  # cap on a training run started from the page
+NO_TIMBRE = ("No timbre model yet: train one with `cadenza train ddsp --data violin --out runs/violin` "
+             "(or in the Train tab), then press Refresh.")
+COMPARE_METRICS = ("pitch_entropy", "pitch_class_entropy", "pitch_in_scale_rate", "mean_interval",
+                   "notes_per_bar", "empty_beat_rate")
+
+
+
+class Studio:
+    """State shared by every session: the runs folder, loaded runs, analysed references."""
+
+    def __init__(self, runs: str | os.PathLike = "runs", references: dict[str, str] | None = None,
+                 session_root: str | os.PathLike | None = None, train_minutes: float = TRAIN_MINUTES,
+                 corpora: dict[str, str] | None = None):
+        from cadenza.models.base import available
+
+        self.runs = Path(runs).resolve()
+        self.sessions = ss.Sessions(session_root)
+        self.models = available()
+        self.references = references if references is not None else default_references()
+        # Corpora to train on, by label: the embedded ones unless the caller names others.
+        self.corpora = corpora if corpora is not None else {name: name for name in corpus_choices()}
+        self.train_minutes = train_minutes
+        self._loaded: dict[str, tuple[float, object]] = {}
+        self._refs: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    # --- sources: techniques and runs ------------------------------------------------
+
+    def sources(self) -> list[tuple[str, str]]:
+        runs = [(f"{name} (trained {model} run)", f"run:{name}") for name, model in ss.list_runs(self.runs).items()
+                if model in self.models]
+        techniques = [(f"{name} ({'needs training' if cls.needs_fit else 'technique'}, {cls.domain})",
+                       f"model:{name}") for name, cls in self.models.items()]
+        return runs + techniques
+
+    def source_model(self, source: str) -> str:
+        kind, _, name = (source or "").partition(":")
+        if kind == "model" and name in self.models:
+            return name
+        if kind == "run":
+            model = ss.list_runs(self.runs).get(name)
+            if model in self.models:
+                return model
+        raise CadenzaError(f"choose a technique or a trained run (got {source!r})")
+
+    def load_run(self, name: str):
+        from cadenza.models.base import load
+
+        path = ss.run_path(self.runs, name)
+        stamp = (path / "cadenza.json").stat().st_mtime
+        with self._lock:
+            cached = self._loaded.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        model = load(path)
+        with self._lock:
+            self._loaded[name] = (stamp, model)
+            while len(self._loaded) > 4:
+                self._loaded.pop(next(iter(self._loaded)))
+        return model
+
+    def reference(self, label: str):
+        from cadenza.evaluate import Reference
+
+        if label not in self.references:
+            raise CadenzaError(f"unknown reference corpus {label!r}")
+        with self._lock:
+            if label not in self._refs:
+                self._refs[label] = Reference.load(self.references[label], progress=False)
+            return self._refs[label]
+
+    def timbre_runs(self) -> list[str]:
+        """Runs of models that transform audio (declared by inheriting ``Transfer``)."""
+        from cadenza.models.abilities import Transfer
+
+        return [name for name, model in ss.list_runs(self.runs).items()
+                if model in self.models and issubclass(self.models[model], Transfer)]
+
+    # --- generate --------------------------------------------------------------------
+
+    def generate(self, session: str | None, source: str, config: dict, sampling: dict, n: int, seed: int) -> dict:
+        """Generate ``n`` pieces and write their files; a take (a dict of paths) for the page."""
+        from cadenza.models.base import create
+
+        name = self.source_model(source)
+        n = int(n or 1)
+        if not 1 <= n <= MAX_PIECES:
+            raise CadenzaError(f"pieces: choose 1 to {MAX_PIECES}")
+        kind, _, label = source.partition(":")
+        model = self.load_run(label) if kind == "run" else create(name, **config)
+        if not model.is_fitted():
+            raise CadenzaError(f"{name} learns from a corpus: train it in the Train tab (or `cadenza train {name}`) "
+                               "and choose the run")
+        started = time.perf_counter()
+        pieces = model.generate(n=n, seed=int(seed or 0), **sampling)
+        elapsed = time.perf_counter() - started
+        folder = self.sessions.new_folder(session, "take")
+        take = write_take(pieces, model.domain, folder, f"{label}-s{int(seed or 0)}")
+        take["label"] = f"{label}, seed {int(seed or 0)}"
+        take["seconds"] = elapsed
+        return take
+
+    def compare(self, takes: list[dict], reference: str) -> list[list]:
+        """One row of metric means a take (and the reference's own test split), against ``reference``."""
+        from cadenza.evaluate import PieceSet, evaluate_set
+        from cadenza.music.io import read_score
+
+        symbolic = [t for t in takes or [] if t.get("midis")]
+        if not symbolic:
+            raise CadenzaError("generate some notes first: there is nothing to compare")
+        ref = self.reference(reference)
+        rows = []
+        evaluations = [(t["label"], evaluate_set(PieceSet(t["label"], [Path(p).name for p in t["midis"]],
+                                                          [read_score(p) for p in t["midis"]]), ref))
+                       for t in symbolic]
+        if ref.real is not None:
+            evaluations.append((f"{reference} test pieces (real)", ref.real))
+        for label, result in evaluations:
+            summary = result.summary()
+            means = summary["metrics"]
+            rows.append([label, summary["pieces"]] + [_round(means.get(k)) for k in COMPARE_METRICS]
+                        + [_round(summary.get("mean_oa")), _round(summary["novelty"].get("near_copy_share"))])
+        return rows
+
+    # --- audio -----------------------------------------------------------------------
+
+    def transfer(self, session: str | None, timbre: str, upload, options: dict):
+        """Transform an uploaded recording with a transfer run; ``options`` are its
+        ``TransferOptions`` (the ones the model does not declare are left out)."""
+        from cadenza.audio.io import Audio
+        from cadenza.models.abilities import Transfer
+
+        if not timbre:
+            raise CadenzaError(NO_TIMBRE if not self.timbre_runs() else "choose a timbre model")
+        if upload is None:
+            raise CadenzaError("upload a recording first")
+        folder = self.sessions.folder(session)
+        path = ss.take_upload(upload, folder, ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES, "recording")
+        audio = Audio.read(path)
+        if audio.seconds > ss.MAX_AUDIO_SECONDS:
+            raise CadenzaError(f"recording: {audio.seconds:.0f} s is over the {ss.MAX_AUDIO_SECONDS:.0f} s limit")
+        model = self.load_run(timbre)
+        if not isinstance(model, Transfer):
+            raise CadenzaError(f"{timbre} is a {model.name} run: it cannot transfer timbre")
+        declared = {f.name for f in dataclasses.fields(model.TransferOptions)}
+        out, notes = model.transfer(audio, **{k: v for k, v in (options or {}).items()
+                                              if k in declared and v is not None})
+        target = self.sessions.new_folder(session, "transfer") / f"{timbre}-transfer.wav"
+        out.write(target)
+        return str(target), notes
+
+    # --- train -----------------------------------------------------------------------
+
+    def trainable(self) -> list[str]:
+        return [n for n, c in self.models.items() if c.learns_from_data]
+
+    def train_config(self, name: str, preset: str | None, changed: dict) -> dict:
+        cls = self.models[name]
+        return {**(cls.presets.get(preset, {}) if preset else {}), **changed}
+
+    def start_training(self, name: str, data: str, run_name: str, config: dict) -> "TrainingJob":
+        from cadenza.models.base import create
+
+        if name not in self.trainable():
+            raise CadenzaError(f"{name} does not train on a corpus")
+        run_name = ss.check_run_name(run_name)
+        out = self.runs / run_name
+        if (out / "cadenza.json").is_file():
+            raise CadenzaError(f"a run called {run_name!r} exists already: choose another name")
+        if data not in self.corpora:
+            raise CadenzaError(f"unknown corpus {data!r} (choose from {', '.join(self.corpora)})")
+        model = create(name, **config)  # checks the options before a thread starts
+        # A page's training run is small: it stops within the studio's time budget.
+        return TrainingJob(model, config, self.corpora[data], out, {"max_minutes": self.train_minutes})
+
+
+class TrainingJob:
+    """Train, evaluate and save a run in a thread (the same workflow as `cadenza train`);
+    the page polls it for progress and losses."""
+
+    def __init__(self, model, config: dict, data: str, out: Path, trainer: dict):
+        self.model, self.config, self.data, self.out, self.trainer = model, config, data, out, trainer
+        self.error: BaseException | None = None
+        self.summary = ""
+        self.stage = "loading the corpus"
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"cadenza-train-{out.name}")
+        self.started = time.perf_counter()
+        self.thread.start()
+
+    def _run(self) -> None:
+        from cadenza import workflow
+        from cadenza.models.neural import NeuralGenerator
+
+        def stage(text: str) -> None:
+            self.stage = text
+
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            trainer = self.trainer if isinstance(self.model, NeuralGenerator) else None
+            run = workflow.train(self.model.name, self.data, self.out, config=self.config, trainer=trainer,
+                                 progress=False, on_stage=stage)
+            self.summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
+        except BaseException as exc:
+            self.error = exc
+
+    def progress(self) -> float:
+        """The share of ``max_steps`` done, from the newest logged step (0 when unknown)."""
+        from cadenza.train.engine import last_step
+
+        steps = getattr(self.model.config, "max_steps", None)
+        if not steps:
+            return 0.0
+        return min(last_step(self.out / "logs") / steps, 1.0)
+
+
+def _round(value) -> float | None:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 3)
+
+
+def write_take(pieces: list, domain: str, folder: Path, prefix: str) -> dict:
+    """The files to hear a take first: MIDI and a SoundFont WAV a piece (a WAV for audio).
+    :func:`finish_take` adds the slower ones (piano roll, MusicXML)."""
+    from cadenza.audio.io import write_audio
+    from cadenza.music.io import write_midi
+    from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
+
+    take = {"midis": [], "wavs": [], "files": [], "image": None, "audio": None, "notes": [], "domain": domain,
+            "finished": domain == "audio"}
+    for index, piece in enumerate(pieces):
+        stem = folder / f"{prefix}-{index + 1:02d}"
+        if domain == "audio":
+            take["wavs"].append(str(piece.write(stem.with_suffix(".wav"))))
+        else:
+            take["midis"].append(str(write_midi(piece, stem.with_suffix(".mid"))))
+            take["wavs"].append(str(write_audio(stem.with_suffix(".wav"), render(piece), DEFAULT_SAMPLE_RATE)))
+    take["audio"] = take["wavs"][0] if take["wavs"] else None
+    take["files"] = take["midis"] + take["wavs"]
+    return take
+
+
+def finish_take(take: dict) -> dict:
+    """Add the first piece's piano roll and every piece's MusicXML to a symbolic take."""
+    from cadenza.music.io import read_score, write_musicxml
+    from cadenza.music.plot import plot_piano_roll
+
+    if take.get("finished"):
+        return take
+    scores = []
+    for index, midi in enumerate(take["midis"]):
+        path = Path(midi)
+        score = read_score(path)
+        scores.append(score)
+        try:
+            take["files"].append(str(write_musicxml(score, path.with_suffix(".musicxml"))))
+        except CadenzaError as exc:
+            take["notes"].append(f"no MusicXML for piece {index + 1}: {exc}")
+        if index == 0:
+            plot_piano_roll(score, path.with_suffix(".png"), title=path.stem)
+            take["image"] = str(path.with_suffix(".png"))
+    take["files"] = take["midis"] + [f for f in take["files"] if f.endswith(".musicxml")] + take["wavs"]
+    take["finished"] = True
+    return take
+
+
+def warm_up(folder: Path) -> None:
+    """Write one small take, so that the first click does not pay for importing
+    music21 and matplotlib and loading the SoundFont (about 1.5 s)."""
+    import symusic
+
+    score = symusic.Score(480)
+    track = symusic.Track("warm-up")
+    for i, pitch in enumerate((60, 64, 67, 72)):
+        track.notes.append(symusic.Note(i * 480, 480, pitch, 80))
+    score.tracks.append(track)
+    try:
+        finish_take(write_take([score], "symbolic", folder, "warm-up"))
+    except Exception:
+        ss.log.warning("studio: warm-up failed", exc_info=True)
+
+
+def default_references() -> dict[str, str]:
+    """The embedded corpora whose cache is built (a reference is analysed on first use)."""
+    from cadenza.data.corpora import CORPORA, cached_size
+
+    built = {name: name for name in CORPORA if cached_size(name) is not None}
+    return built or {"bach": "bach"}
+
+
+def corpus_choices() -> list[str]:
+    from cadenza.data.corpora import CORPORA
+
+    names = list(CORPORA)
+    from cadenza.data.audio_sets import AUDIO_SETS
+
+    names += [n for n in AUDIO_SETS if n not in names]
+    return names
+
+
