@@ -61,7 +61,8 @@ def _polyphonic() -> list[str]:
     from cadenza.evaluate.polyphonic import PUBLISHED, benchmark
 
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "polyphonic"
-    lines = ["### Polyphonic piano-roll benchmark (test NLL, nats a frame, frames 2..T; "
+    lines = ["### Polyphonic piano-roll benchmark (test NLL, nats a frame: this harness counts frames 2..T, "
+             "each published row says how it counts and whether it is exact, a bound or an estimate; "
              "frame accuracy at threshold 0.5 | tuned on valid)", "",
              "| data | model | NLL | accuracy | accuracy (tuned threshold) | time |", "|---|---|---:|---:|---:|---:|"]
     for stem in ("JSB_Chorales", "Nottingham"):

@@ -198,3 +198,14 @@ def test_trainer_options_are_checked():
     with pytest.raises(CadenzaError, match="unknown"):
         TrainerOptions.of({"gpus": 2})
     assert TrainerOptions.of({"precision": "bf16-mixed"}).precision == "bf16-mixed"
+
+
+def test_loader_workers_do_not_change_what_is_learned(tmp_path):
+    train, valid = _data(64, 0), _data(32, 1)
+    torch.manual_seed(0)
+    here = ToySystem()
+    fit_system(here, train, valid, _config(max_steps=20), tmp_path / "a", progress=False, trainer={"workers": 0})
+    torch.manual_seed(0)
+    workers = ToySystem()
+    fit_system(workers, train, valid, _config(max_steps=20), tmp_path / "b", progress=False, trainer={"workers": 1})
+    assert torch.equal(_weights(here), _weights(workers))

@@ -16,13 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cadenza.audio.io import write_audio
 from cadenza.data.corpora import corpus
 from cadenza.models.base import create
-from cadenza.music.io import write_midi, write_musicxml
-from cadenza.music.plot import plot_piano_roll
-from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
 from cadenza.music.theory import Key
+from cadenza.workflow import write_pieces
 
 ORDERS = (1, 2, 3, 4, 5)
 
@@ -78,20 +75,9 @@ def run_demo(out: str | Path = "demo-output", n: int = 4, seed: int = 0, length:
                         valid_bits[order], valid_bits, key,
                         f"{length} events, every pitch in {key}, final cadence to the tonic")
     pieces = model.generate(n=n, seed=seed, length=length, key=key, cadence=True)
-    for index, score in enumerate(pieces):
-        stem = out / f"melody-{index + 1:02d}"
-        audio = render(score, DEFAULT_SAMPLE_RATE)
-        write_midi(score, stem.with_suffix(".mid"))
-        write_musicxml(score, stem.with_suffix(".musicxml"), title=f"Markov chorale melody {index + 1}")
-        write_audio(stem.with_suffix(".wav"), audio, DEFAULT_SAMPLE_RATE)
-        plot_piano_roll(score, stem.with_suffix(".png"),
-                        title=f"Markov melody {index + 1} (order {order}, {key}, seed {seed})")
-        report.samples.append({
-            "name": stem.name,
-            "notes": sum(len(t.notes) for t in score.tracks),
-            "seconds": audio.shape[-1] / DEFAULT_SAMPLE_RATE,
-            "files": [stem.name + s for s in (".mid", ".musicxml", ".wav", ".png")],
-        })
+    rows = write_pieces(pieces, out, "melody", ("mid", "musicxml", "wav", "png"),
+                        title=lambda i: f"Markov melody {i + 1} (order {order}, {key}, seed {seed})")
+    report.samples = [{**row, "files": [Path(f).name for f in row["files"]]} for row in rows]
     done = time.perf_counter()
     report.seconds = {"load corpus": loaded - clock, "train + evaluate": trained - loaded,
                       "generate + write": done - trained, "total": done - clock}

@@ -89,10 +89,12 @@ def evaluate_fitted(model, valid) -> dict:
 FORMATS = ("mid", "musicxml", "wav", "png")
 
 
-def write_pieces(pieces: list, out: str | os.PathLike, prefix: str, formats=("mid", "png")) -> list[dict]:
+def write_pieces(pieces: list, out: str | os.PathLike, prefix: str, formats=("mid", "png"),
+                 title: Callable[[int], str] | None = None) -> list[dict]:
     """Write each generated piece as ``out/PREFIX-NN.*``: a score in the ``formats`` asked for
     (MIDI, MusicXML, a SoundFont WAV, a piano-roll PNG), an audio clip as a WAV.
-    Returns one row a piece: name, notes (None for audio), seconds, files."""
+    ``title(i)`` names piece ``i`` in its MusicXML and its plot. Returns one row a piece:
+    name, notes (None for audio), seconds, files."""
     import symusic
 
     from cadenza.audio.io import Audio, write_audio
@@ -114,12 +116,13 @@ def write_pieces(pieces: list, out: str | os.PathLike, prefix: str, formats=("mi
         written = []
         if "mid" in formats:
             written.append(write_midi(piece, stem.with_suffix(".mid")))
+        name = title(index) if title else f"{prefix} {index + 1}"
         if "musicxml" in formats:
-            written.append(write_musicxml(piece, stem.with_suffix(".musicxml")))
+            written.append(write_musicxml(piece, stem.with_suffix(".musicxml"), title=name))
         if "wav" in formats:
             written.append(write_audio(stem.with_suffix(".wav"), render(piece), DEFAULT_SAMPLE_RATE))
         if "png" in formats:
-            plot_piano_roll(piece, stem.with_suffix(".png"), title=f"{prefix} {index + 1}")
+            plot_piano_roll(piece, stem.with_suffix(".png"), title=name)
             written.append(stem.with_suffix(".png"))
         rows.append({"name": stem.name, "notes": sum(len(t.notes) for t in piece.tracks),
                      "seconds": piece.to("second").end(), "files": written})

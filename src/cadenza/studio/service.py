@@ -242,19 +242,13 @@ def _round(value) -> float | None:
 def write_take(pieces: list, domain: str, folder: Path, prefix: str) -> dict:
     """The files to hear a take first: MIDI and a SoundFont WAV a piece (a WAV for audio).
     :func:`finish_take` adds the slower ones (piano roll, MusicXML)."""
-    from cadenza.audio.io import write_audio
-    from cadenza.music.io import write_midi
-    from cadenza.music.render import DEFAULT_SAMPLE_RATE, render
+    from cadenza.workflow import write_pieces
 
     take = {"midis": [], "wavs": [], "files": [], "image": None, "audio": None, "notes": [], "domain": domain,
             "finished": domain == "audio"}
-    for index, piece in enumerate(pieces):
-        stem = folder / f"{prefix}-{index + 1:02d}"
-        if domain == "audio":
-            take["wavs"].append(str(piece.write(stem.with_suffix(".wav"))))
-        else:
-            take["midis"].append(str(write_midi(piece, stem.with_suffix(".mid"))))
-            take["wavs"].append(str(write_audio(stem.with_suffix(".wav"), render(piece), DEFAULT_SAMPLE_RATE)))
+    for row in write_pieces(pieces, folder, prefix, ("mid", "wav")):
+        take["midis"] += [str(f) for f in row["files"] if str(f).endswith(".mid")]
+        take["wavs"] += [str(f) for f in row["files"] if str(f).endswith(".wav")]
     take["audio"] = take["wavs"][0] if take["wavs"] else None
     take["files"] = take["midis"] + take["wavs"]
     return take
