@@ -4,7 +4,7 @@ resynthesis quality on held-out violin audio, and timbre transfer on real record
 The model is the trained run named by ``$CADENZA_DDSP_RUN`` (default
 ``pretrained/ddsp-violin``, the shipped checkpoint made by
 ``scripts/train_ddsp.py``); without one, speed and equality are measured
-on a ``tiny``-preset model trained for a few steps (the weights do not change
+on a ``laptop``-preset model trained for a few steps (the weights do not change
 the cost) and the quality sections say they were skipped.
 """
 
@@ -37,8 +37,8 @@ def _model():
     if is_run(run):
         return cadenza.load(run), run, True
     bach = cadenza.corpus("bach", split="train", progress=False)[:2]
-    model = DDSP(**{**DDSP.presets["tiny"], "max_steps": 2})
-    return model.fit(from_scores(bach, 40, "bach", max_seconds=20)), "tiny preset, 2 steps (untrained)", False
+    model = DDSP(**{**DDSP.presets["laptop"], "max_steps": 2})
+    return model.fit(from_scores(bach, 40, "bach", max_seconds=20)), "laptop preset, 2 steps (untrained)", False
 
 
 def _controls(model, seconds: float):
@@ -98,7 +98,7 @@ def run() -> str:
 
     if not trained:
         lines += ["", "Quality: skipped (no trained run; train one with "
-                      "`cadenza train ddsp --data violin --preset tiny --out runs/ddsp-violin`)."]
+                      "`cadenza train ddsp --data violin --preset laptop --out runs/ddsp-violin`)."]
         return "\n".join(lines)
     lines += _quality(model)
     lines += _transfer(model)

@@ -34,7 +34,7 @@ def _systems(train, valid):
         return model, time.perf_counter() - started, {}
 
     def lstm():
-        model = cadenza.create("lstm", preset="tiny", max_steps=LSTM_STEPS, seed=0)
+        model = cadenza.create("lstm", preset="laptop", max_steps=LSTM_STEPS, seed=0)
         started = time.perf_counter()
         model.fit(train, valid=valid)
         return model, time.perf_counter() - started, {"bars": 16}

@@ -3,7 +3,7 @@
     python scripts/train_ddsp.py [--minutes 18]
 
 Essen melodies played by the General MIDI violin of TimGM6mb.sf2 (the
-``violin`` audio set, true f0 from the score), the ``tiny`` preset, seed 0.
+``violin`` audio set, true f0 from the score), the ``laptop`` preset, seed 0.
 Training state goes to ``runs/pretrained-ddsp-violin`` (re-running resumes);
 the run's ``cadenza.json`` and ``model.safetensors`` are then copied into the
 package. Prints the valid loss and the held-out resynthesis numbers.
@@ -33,7 +33,7 @@ def main() -> None:
 
     started = time.perf_counter()
     # train, evaluate on the valid split (resynthesis metrics), save: what `cadenza train` does
-    model = workflow.train("ddsp", "violin", args.work, preset="tiny", config={"seed": 0},
+    model = workflow.train("ddsp", "violin", args.work, preset="laptop", config={"seed": 0},
                            trainer={"max_minutes": args.minutes}).model
     target = pretrained_dir() / "ddsp-violin"
     target.mkdir(parents=True, exist_ok=True)

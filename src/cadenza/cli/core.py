@@ -146,7 +146,7 @@ def _train_command(name: str, cls, _run) -> click.Command:
     ]
     if cls.presets:
         params.append(click.Option(["--preset"], type=click.Choice(list(cls.presets)), default=None,
-                                   help="A bundle of settings (tiny: a laptop CPU in minutes; base: a GPU); "
+                                   help="A bundle of settings (laptop: a CPU in minutes; gpu: a GPU); "
                                         "options given explicitly override it."))
     params += options_from(cls.Config)
     from cadenza.models.neural import NeuralGenerator

@@ -89,8 +89,8 @@ class Generator:
     # smoke runs (like scikit-learn's test parameters): seconds, not minutes.
     tiny_config: ClassVar[dict] = {}
     tiny_sampling: ClassVar[dict] = {}
-    # Named bundles of config values, e.g. {"tiny": {...}, "base": {...}}:
-    # create(name, preset="tiny", **overrides).
+    # Named bundles of config values, named for where or what they are for: "laptop" (a CPU in
+    # minutes), "gpu", a data set ("jsb"): create(name, preset="laptop", **overrides).
     presets: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, **config):

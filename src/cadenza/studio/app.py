@@ -383,7 +383,7 @@ def _presets(studio: Studio, name: str | None) -> list[str]:
 
 
 def _preset_default(studio: Studio, name: str | None) -> str:
-    return "tiny" if name and "tiny" in studio.models[name].presets else "none"
+    return "laptop" if name and "laptop" in studio.models[name].presets else "none"
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, runs: str | os.PathLike = "runs",

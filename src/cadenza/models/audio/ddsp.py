@@ -163,10 +163,10 @@ class DDSP(AudioModel, Streaming, Transfer):
     Sampling = Sampling
     TransferOptions = TransferOptions
     presets = {
-        "tiny": dict(hidden=64, gru=96, mlp_layers=1, n_harmonics=40, n_noise_bands=33, reverb_seconds=0.25,
+        "laptop": dict(hidden=64, gru=96, mlp_layers=1, n_harmonics=40, n_noise_bands=33, reverb_seconds=0.25,
                      example_seconds=1.0, fft_sizes=[1024, 512, 256, 128, 64], batch_size=8,
                      learning_rate=3e-3, max_steps=4000, steps_per_epoch=200, patience=4),
-        "base": dict(batch_size=32, learning_rate=1e-3, max_steps=30000, steps_per_epoch=1000),
+        "gpu": dict(batch_size=32, learning_rate=1e-3, max_steps=30000, steps_per_epoch=1000),
     }
     tiny_config = dict(hidden=16, gru=16, mlp_layers=1, n_harmonics=8, n_noise_bands=9, reverb_seconds=0.05,
                        example_seconds=0.25, fft_sizes=[256, 64], batch_size=2, max_steps=2, steps_per_epoch=2,

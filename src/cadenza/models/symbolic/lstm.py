@@ -75,10 +75,10 @@ class LSTM(TokenLanguageModel):
                                    "max_steps": 12, "steps_per_epoch": 6, "transpose": 2, "dropout": 0.0}
     tiny_sampling: ClassVar[dict] = {"length": 24}
     presets: ClassVar[dict[str, dict]] = {
-        "tiny": {"layers": 2, "hidden": 256, "embedding": 64, "context": 256, "batch_size": 16, "max_steps": 1500,
+        "laptop": {"layers": 2, "hidden": 256, "embedding": 64, "context": 256, "batch_size": 16, "max_steps": 1500,
                      "steps_per_epoch": 100, "learning_rate": 3e-3, "patience": 4, "dropout": 0.3},
         # folk-rnn's size
-        "base": {"layers": 3, "hidden": 512, "embedding": 128, "context": 512, "batch_size": 64, "max_steps": 20_000,
+        "gpu": {"layers": 3, "hidden": 512, "embedding": 128, "context": 512, "batch_size": 64, "max_steps": 20_000,
                  "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5},
     }
 

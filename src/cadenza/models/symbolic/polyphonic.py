@@ -347,8 +347,7 @@ class PolyphonicModel(NeuralGenerator):
     tiny_config = {"hidden": 16, "layers": 1, "made_hidden": 32, "local": 4, "local_hidden": 8, "average": 0.0,
                    "max_steps": 30, "steps_per_epoch": 10, "batch_size": 4, "learning_rate": 1e-2, "transpose": 0}
     tiny_sampling = {"length": 8}
-    presets = {"tiny": tiny_config,
-               # The shipped runs. JSB: 10-minute one-thread trials, valid NLL without the mixture
+    presets = {# The shipped runs. JSB: 10-minute one-thread trials, valid NLL without the mixture
                # (docs/models/polyphonic.md): GRU + two-layer MADE 4.772; adding the key-neighbourhood
                # network 4.758 (at half the steps); with weight averaging 4.682; with a one-layer
                # MADE of 256 and a wider key network 4.675; with the tonal input 4.623; with the

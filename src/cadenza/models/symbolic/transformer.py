@@ -107,10 +107,10 @@ class Transformer(TokenLanguageModel):
     tiny_sampling: ClassVar[dict] = {"length": 24}
     presets: ClassVar[dict[str, dict]] = {
         # a laptop CPU in a few minutes
-        "tiny": {"layers": 2, "heads": 4, "dim": 96, "context": 256, "batch_size": 16, "max_steps": 1200,
+        "laptop": {"layers": 2, "heads": 4, "dim": 96, "context": 256, "batch_size": 16, "max_steps": 1200,
                  "steps_per_epoch": 100, "learning_rate": 2e-3, "patience": 4, "dropout": 0.1},
-        # a GPU: cadenza train transformer --preset base --accelerator gpu --precision bf16-mixed
-        "base": {"architecture": "llama", "layers": 8, "heads": 8, "dim": 512, "context": 1024, "batch_size": 32,
+        # a GPU: cadenza train transformer --preset gpu --accelerator gpu --precision bf16-mixed
+        "gpu": {"architecture": "llama", "layers": 8, "heads": 8, "dim": 512, "context": 1024, "batch_size": 32,
                      "max_steps": 50_000, "steps_per_epoch": 1000, "learning_rate": 5e-4, "dropout": 0.1},
     }
 
