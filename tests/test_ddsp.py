@@ -163,3 +163,16 @@ def test_how_it_was_trained_is_not_part_of_the_run(data, tmp_path):
     assert not {"accelerator", "devices", "num_nodes", "strategy", "precision", "max_minutes"} & set(record["config"])
     with pytest.raises(CadenzaError, match="trainer option"):
         model.fit(data, trainer={"gpus": 1})
+
+
+def test_fits_on_audio_clips_and_on_a_folder(data, tmp_path):
+    clips = [data.clip(i) for i in range(len(data))]
+    assert all(isinstance(c, Audio) for c in clips)
+    model = DDSP(**{**DDSP.tiny_config, "max_steps": 2}).fit(clips)
+    assert model.data_spec_["clips"] == len(clips) and isinstance(model.generate(n=1)[0], Audio)
+    for i, clip in enumerate(clips):
+        clip.write(tmp_path / "folder" / f"take-{i}.wav")
+    from_folder = DDSP(**{**DDSP.tiny_config, "max_steps": 2}).fit(str(tmp_path / "folder" / "take-0.wav"))
+    assert from_folder.data_spec_["clips"] == 1
+    with pytest.raises(CadenzaError, match="fits on audio"):
+        DDSP(**DDSP.tiny_config).fit([np.zeros(100)])

@@ -81,6 +81,9 @@ def _trim(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def drum_patterns(count: int = 96, steps: int = 32, sample_rate: int = SAMPLE_RATE, hop: int = HOP,
                   progress: bool = False) -> list[dict]:
     """``count`` automaton drum patterns of ``steps`` sixteenths, rendered; rules, kits and tempos cycle."""
+    # The one import against the layer order (data/ below models/): the patterns are the
+    # automaton technique's output. Lazy, and to go once the automaton's rule engine moves
+    # down to music/ (it needs no model); nothing in models/ imports this module.
     from cadenza.models.symbolic.automaton import CellularAutomaton
     from cadenza.music.render import render
 

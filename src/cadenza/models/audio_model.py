@@ -31,15 +31,15 @@ class AudioModel(NeuralGenerator):
     def _training_data(self, data, split: str = "train"):
         """``data`` as an AudioSet at the model's sample rate (None for an empty valid split)."""
         from cadenza.audio.io import Audio
-        from cadenza.data.audio_sets import AudioSet, audio_set, from_audio
+        from cadenza.data.audio_sets import HOP, AudioSet, audio_set, from_audio
 
         if isinstance(data, (str, os.PathLike)):
             data = audio_set(data, split)
         elif not isinstance(data, AudioSet):
             items = list(data)
             if items and all(isinstance(i, Audio) for i in items):
-                data = from_audio([(str(k), a.samples, a.sample_rate) for k, a in enumerate(items)],
-                                  split=split, sample_rate=self.config.sample_rate)
+                data = from_audio([(str(k), a) for k, a in enumerate(items)], split=split,
+                                  sample_rate=self.config.sample_rate, hop=getattr(self.config, "hop", HOP))
             elif items and all(isinstance(i, symusic.core.ScoreTick) for i in items):
                 data = self._from_scores(items, split, getattr(data, "name", "scores"))
             elif items:
