@@ -18,6 +18,11 @@ Features are computed once into ``$CADENZA_CACHE/audio/`` (an .npz a split
 and a ``summary.json``) with a progress bar; loading is then a file read. A
 rendered set's cache is named after the SoundFont that made it, so sets made
 with two SoundFonts are never mixed up.
+
+At ~530 lines this module is a little over the house's 500: the AudioSet, the
+rendering of corpora and the named-set cache are read together; the builders
+of the larger sets live beside it (``audio_notes``, ``audio_drums``,
+``audio_folders``).
 """
 
 from __future__ import annotations
