@@ -1,0 +1,485 @@
+"""WaveNet: audio one sample at a time, a softmax over 256 mu-law classes.
+
+van den Oord, Dieleman, Zen, Simonyan, Vinyals, Graves, Kalchbrenner, Senior &
+Kavukcuoglu 2016, "WaveNet: A Generative Model for Raw Audio"
+(https://arxiv.org/abs/1609.03499); fast generation after Paine, Khorrami,
+Chang, Zhang, Ramachandran, Hasegawa-Johnson & Huang 2016, "Fast Wavenet
+Generation Algorithm" (https://arxiv.org/abs/1611.09482).
+
+Reproduced: the 8-bit mu-law softmax output (section 2.2), stacks of dilated
+causal convolutions of kernel 2 (dilations 1, 2, ..., 2^(L-1), repeated)
+with gated units tanh(W_f * x + V_f c) * sigmoid(W_g * x + V_g c) (2.3),
+residual and skip connections (2.4), global conditioning (an embedding of the
+note's pitch and one of the General MIDI program) and local conditioning on
+frame-rate controls upsampled to the sample rate (2.5). Trained by teacher
+forcing with the cross entropy of the next sample's class.
+
+Two generators: :func:`generate_naive` re-runs the receptive field for every
+sample; :func:`generate_fast` keeps, a layer, a queue of the last ``d`` inputs
+of its dilated convolution (Paine et al.), so a sample costs one step a layer.
+Both draw their uniforms up front and sample by the inverse CDF, so from the
+same draws they give the same samples (tests/test_wavenet.py). ``stream()``
+runs the fast one block by block.
+
+Changed: the local conditioning is DDSP's controls (f0 Hz and loudness dB a
+frame of ``hop`` samples), upsampled by repetition, not linguistic features
+or a mel spectrogram; the global pitch is given a frame too (constant over a
+training crop: the clip's ``pitch`` label, else the crop's median f0; when
+streaming, the pitch of each frame's f0), so a score plays note by note. The
+network's input is the previous sample's mu-law level (a scalar) rather than
+a one-hot vector; the first layer is a 1x1 convolution, so the receptive
+field is ``1 + sum of dilations`` past samples. No discretised mixture of
+logistics (Salimans et al. 2017) yet; ``tiny`` is a toy for the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cadenza.audio.features import LOUDNESS_FLOOR_DB, midi_to_hz
+from cadenza.audio.io import Audio
+from cadenza.config import option
+from cadenza.errors import CadenzaError
+from cadenza.models.abilities import Streaming
+from cadenza.models.audio_model import AudioModel
+from cadenza.models.base import LogProb, register
+from cadenza.models.base import Sampling as BaseSampling
+from cadenza.nn.conv import CausalConv1d
+from cadenza.nn.mulaw import mu_law_quantize
+from cadenza.realtime.controls import Envelope, NoteTracker
+from cadenza.train.engine import TrainingConfig
+
+CLASSES = 256
+
+
+@dataclass
+class Config(TrainingConfig):
+    sample_rate: int = option(16000, "Audio sample rate in Hz.")
+    hop: int = option(64, "Samples a control frame (f0, loudness).")
+    layers: int = option(20, "Dilated layers in all.")
+    cycle: int = option(10, "Layers a stack: dilations 1, 2, ..., 2^(cycle-1), then again.")
+    residual: int = option(64, "Channels of the residual stream.")
+    skip: int = option(128, "Channels of the skip connections and the output layers.")
+    conditioning: int = option(32, "Width of the conditioning vector (controls + pitch + program).")
+    example_seconds: float = option(0.5, "Length of a training crop.")
+    program: int = option(40, "General MIDI program of the audio when the set has no program labels.")
+    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.")
+
+    def __post_init__(self):
+        if self.sample_rate < 8000 or self.hop < 8 or self.sample_rate % self.hop:
+            raise ValueError("sample_rate must be at least 8000 and a multiple of hop (at least 8)")
+        if self.layers < 1 or self.cycle < 1 or self.residual < 1 or self.skip < 1 or self.conditioning < 1:
+            raise ValueError("layers, cycle, residual, skip and conditioning must be positive")
+        if not self.example_seconds * self.sample_rate >= 2 * self.hop:
+            raise ValueError("a training crop must be at least 2 frames long")
+        if not 0 <= self.program <= 127 or not self.max_audio_minutes > 0:
+            raise ValueError("program must be 0-127 and max_audio_minutes positive")
+
+    @property
+    def dilations(self) -> list[int]:
+        return [2 ** (i % self.cycle) for i in range(self.layers)]
+
+
+@dataclass
+class Sampling(BaseSampling):
+    pitch: int | None = option(None, "MIDI pitch of the note (0-127); default: the most common in training.")
+    instrument: int | None = option(None, "General MIDI program (one seen in training); default: the most "
+                                          "common.")
+    midi: str | None = option(None, "Score to play (.mid, ...) instead of one note.", kind="file")
+
+
+def receptive_field(dilations) -> int:
+    """Past samples one output sees: 1 + sum of (kernel - 1) * dilation, kernel 2."""
+    return 1 + sum(dilations)
+
+
+def frame_pitch(f0) -> np.ndarray:
+    """The MIDI pitch (0-127, int64) nearest each f0 in Hz."""
+    f0 = np.maximum(np.asarray(f0, dtype=np.float64), 1.0)
+    return np.clip(np.round(69 + 12 * np.log2(f0 / 440)), 0, 127).astype(np.int64)
+
+
+class WaveNetNet(nn.Module):
+    """``audio [b, T]`` (the previous samples) and frame controls -> logits ``[b, 256, T]``."""
+
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c = c
+        r, s, k = c.residual, c.skip, c.conditioning
+        self.controls_in = nn.Linear(2, k)
+        self.pitch_embedding = nn.Embedding(128, k)
+        self.program_embedding = nn.Embedding(128, k)
+        self.input = nn.Conv1d(1, r, 1)
+        self.dilated = nn.ModuleList(CausalConv1d(r, 2 * r, 2, dilation=d) for d in c.dilations)
+        self.condition = nn.ModuleList(nn.Linear(k, 2 * r) for _ in c.dilations)
+        self.res_skip = nn.ModuleList(nn.Conv1d(r, r + s, 1) for _ in c.dilations)
+        self.out1 = nn.Conv1d(s, s, 1)
+        self.out2 = nn.Conv1d(s, CLASSES, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.c.dilations)
+
+    def frame_conditioning(self, controls, pitch, program):
+        """``controls [b, F, 2]`` (f0 Hz, loudness dB), ``pitch``/``program`` int ``[b, F]`` ->
+        a layer's conditioning ``[b, F, 2r]`` each (a list)."""
+        f0 = torch.log2(controls[..., 0].clamp(min=1.0) / 440)
+        ld = (controls[..., 1] - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB
+        v = self.controls_in(torch.stack([f0, ld], -1)) + self.pitch_embedding(pitch) + \
+            self.program_embedding(program)
+        v = torch.tanh(v)
+        return [layer(v) for layer in self.condition]
+
+    def forward(self, previous, controls, pitch, program):
+        """``previous [b, T]``: the mu-law level of sample t-1 at t (0 before the start);
+        T must be ``frames * hop``."""
+        cond = self.frame_conditioning(controls, pitch, program)
+        h = self.input(previous[:, None])
+        skip = 0
+        r = self.c.residual
+        for conv, c, rs in zip(self.dilated, cond, self.res_skip):
+            z = conv(h) + c.repeat_interleave(self.c.hop, 1).transpose(1, 2)[..., :h.shape[-1]]
+            out = rs(torch.tanh(z[:, :r]) * torch.sigmoid(z[:, r:]))
+            h, skip = h + out[:, :r], skip + out[:, r:]
+        return self.out2(F.relu(self.out1(F.relu(skip))))
+
+
+def level(classes):
+    """The mu-law level 2q/255 - 1 of classes (the network's input for the next sample)."""
+    return 2 * np.asarray(classes, np.float32) / (CLASSES - 1) - 1
+
+
+def decode(classes) -> np.ndarray:
+    y = level(classes).astype(np.float64)
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(CLASSES - 1)) / (CLASSES - 1)).astype(np.float32)
+
+
+def inverse_cdf(logits: np.ndarray, u: float, temperature: float) -> int:
+    """The class whose CDF interval holds ``u`` under softmax(logits / temperature) (float64)."""
+    z = np.asarray(logits, np.float64) / temperature
+    p = np.exp(z - z.max())
+    cdf = np.cumsum(p)
+    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), CLASSES - 1))
+
+
+def _check_controls(controls, pitch, program, samples: int, hop: int):
+    controls = np.asarray(controls, dtype=np.float32)
+    if controls.ndim != 2 or controls.shape[1] != 2:
+        raise CadenzaError(f"conditioning must be control frames [frames, 2] (f0 Hz, loudness dB), got shape "
+                           f"{list(controls.shape)}")
+    if len(controls) * hop < samples:
+        raise CadenzaError(f"conditioning of the wrong length: {len(controls)} frames cover "
+                           f"{len(controls) * hop} samples, {samples} asked for")
+    frames = len(controls)
+    pitch = np.broadcast_to(np.asarray(pitch, np.int64), (frames,)).copy()
+    program = np.broadcast_to(np.asarray(program, np.int64), (frames,)).copy()
+    if pitch.min() < 0 or pitch.max() > 127 or program.min() < 0 or program.max() > 127:
+        raise CadenzaError("pitch and program must be 0-127")
+    return controls, pitch, program
+
+
+@torch.inference_mode()
+def generate_naive(net: WaveNetNet, controls, pitch, program, uniforms, temperature: float = 1.0) -> np.ndarray:
+    """Classes ``[len(uniforms)]``: for every sample, the whole receptive field run again."""
+    samples = len(uniforms)
+    controls, pitch, program = _check_controls(controls, pitch, program, samples, net.c.hop)
+    field, hop = net.receptive_field, net.c.hop
+    previous = np.zeros(samples, np.float32)  # level of sample t-1 at t
+    out = np.zeros(samples, np.int64)
+    for t in range(samples):
+        start = max(0, t - field + 1)
+        # A window that starts at a frame boundary keeps the repetition aligned; the extra
+        # samples before ``start`` are zeros, as at the very start of the audio.
+        begin = (start // hop) * hop
+        window = np.zeros(t + 1 - begin, np.float32)
+        window[start - begin:] = previous[start:t + 1]
+        frames = slice(begin // hop, t // hop + 1)
+        logits = net(torch.from_numpy(window)[None], torch.from_numpy(controls[frames])[None],
+                     torch.from_numpy(pitch[frames])[None], torch.from_numpy(program[frames])[None])
+        out[t] = inverse_cdf(logits[0, :, -1].numpy(), uniforms[t], temperature)
+        if t + 1 < samples:
+            previous[t + 1] = level(out[t])
+    return out
+
+
+class FastGenerator:
+    """Paine et al.'s generator: a queue a layer holds the last ``d`` inputs of its dilated
+    convolution, so one sample costs one matrix product a layer. Carries its state across
+    calls (``run`` continues where the last call stopped)."""
+
+    def __init__(self, net: WaveNetNet):
+        self.net, self.c = net, net.c
+        g = lambda t: t.detach().cpu().numpy().astype(np.float32)  # noqa: E731
+        self.w_in, self.b_in = g(net.input.weight)[:, 0, 0], g(net.input.bias)
+        # conv weight [2r, r, 2]: tap 0 sees h[t - d], tap 1 sees h[t].
+        self.w_past = [g(c.weight)[:, :, 0].T.copy() for c in net.dilated]
+        self.w_now = [g(c.weight)[:, :, 1].T.copy() for c in net.dilated]
+        self.b_dil = [g(c.bias) for c in net.dilated]
+        self.w_rs = [g(c.weight)[:, :, 0].T.copy() for c in net.res_skip]
+        self.b_rs = [g(c.bias) for c in net.res_skip]
+        self.w_o1, self.b_o1 = g(net.out1.weight)[:, :, 0].T.copy(), g(net.out1.bias)
+        self.w_o2, self.b_o2 = g(net.out2.weight)[:, :, 0].T.copy(), g(net.out2.bias)
+        self.reset()
+
+    def reset(self) -> None:
+        r = self.c.residual
+        self.queues = [np.zeros((d, r), np.float32) for d in self.c.dilations]
+        self.t = 0
+        self.previous = 0.0  # level of the last sample (0 before the start)
+
+    def run(self, controls, pitch, program, uniforms, temperature: float = 1.0) -> np.ndarray:
+        """Classes for ``len(uniforms)`` samples, driven by ``controls [frames, 2]``
+        (frames * hop samples at least, the first at this generator's position)."""
+        net, hop, r = self.net, self.c.hop, self.c.residual
+        controls, pitch, program = _check_controls(controls, pitch, program, len(uniforms), hop)
+        with torch.inference_mode():
+            cond = [c[0].numpy() for c in net.frame_conditioning(
+                torch.from_numpy(controls)[None], torch.from_numpy(pitch)[None], torch.from_numpy(program)[None])]
+        out = np.zeros(len(uniforms), np.int64)
+        for i in range(len(uniforms)):
+            frame = i // hop
+            h = self.previous * self.w_in + self.b_in
+            skip = 0.0
+            for k, queue in enumerate(self.queues):
+                slot = self.t % len(queue)
+                z = queue[slot] @ self.w_past[k] + h @ self.w_now[k] + self.b_dil[k] + cond[k][frame]
+                queue[slot] = h
+                o = (np.tanh(z[:r]) / (1 + np.exp(-z[r:]))) @ self.w_rs[k] + self.b_rs[k]
+                h, skip = h + o[:r], skip + o[r:]
+            hidden = np.maximum(np.maximum(skip, 0) @ self.w_o1 + self.b_o1, 0)
+            out[i] = inverse_cdf(hidden @ self.w_o2 + self.b_o2, uniforms[i], temperature)
+            self.previous = float(level(out[i]))
+            self.t += 1
+        return out
+
+
+def generate_fast(net: WaveNetNet, controls, pitch, program, uniforms, temperature: float = 1.0) -> np.ndarray:
+    """Classes ``[len(uniforms)]`` by :class:`FastGenerator`, from a fresh start."""
+    return FastGenerator(net).run(controls, pitch, program, uniforms, temperature)
+
+
+class _Examples(torch.utils.data.Dataset):
+    def __init__(self, arrays: dict, pitch: np.ndarray, program: np.ndarray):
+        self.audio = torch.from_numpy(arrays["audio"])
+        self.controls = torch.from_numpy(np.stack([arrays["f0"], arrays["loudness"]], -1))
+        self.pitch, self.program = torch.from_numpy(pitch), torch.from_numpy(program)
+
+    def __len__(self):
+        return len(self.audio)
+
+    def __getitem__(self, i):
+        return self.audio[i], self.controls[i], self.pitch[i], self.program[i]
+
+
+@register
+class WaveNet(AudioModel, Streaming):
+    """WaveNet (van den Oord et al. 2016): mu-law softmax, dilated causal gated convolutions,
+    conditioned on pitch, instrument and frame-rate f0 and loudness; cached fast generation."""
+
+    name = "wavenet"
+    controls = ("pitch", "instrument", "f0", "loudness", "midi")
+    Config = Config
+    Sampling = Sampling
+    presets = {
+        "laptop": dict(layers=10, cycle=10, residual=32, skip=64, conditioning=16, example_seconds=0.25,
+                       batch_size=8, learning_rate=2e-3, max_steps=4000, steps_per_epoch=200, patience=4),
+        "gpu": dict(layers=30, cycle=10, residual=64, skip=256, batch_size=16, max_steps=100000,
+                    steps_per_epoch=1000),
+    }
+    tiny_config = dict(layers=4, cycle=4, residual=8, skip=8, conditioning=4, example_seconds=0.05,
+                       batch_size=2, max_steps=2, steps_per_epoch=2, max_audio_minutes=0.1)
+    tiny_sampling = dict(length=200)
+
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    # --- data ------------------------------------------------------------------------
+
+    def _check_audio_set(self, data) -> None:
+        if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
+            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
+                               f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
+
+    def _from_scores(self, scores, split: str, name: str):
+        from cadenza.data.audio_sets import from_scores
+
+        return from_scores(scores, self.config.program, name, split, self.config.sample_rate, self.config.hop,
+                           max_seconds=self.config.max_audio_minutes * 60)
+
+    def _labels(self, data, key: str):
+        """A label of every clip, or None where the set does not carry it."""
+        if data.labels is None or any(key not in lab for lab in data.labels):
+            return None
+        return data.label(key).astype(np.int64)
+
+    def _global(self, data, clips: np.ndarray, f0: np.ndarray):
+        """Pitch and program of each crop: the labels, else the crop's median f0 and ``program``."""
+        pitches, programs = self._labels(data, "pitch"), self._labels(data, "program")
+        pitch = pitches[clips] if pitches is not None else frame_pitch(np.median(f0, axis=1)) if len(f0) \
+            else np.zeros(0, np.int64)
+        program = programs[clips] if programs is not None else np.full(len(clips), self.config.program, np.int64)
+        return np.asarray(pitch, np.int64), np.asarray(program, np.int64)
+
+    def _datasets(self, train, valid):
+        self._calibrate(train)
+        frames = max(2, int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop)))
+        examples = train.examples(frames, stride=max(1, frames // 2))
+        if len(examples["f0"]) == 0:
+            examples = train.examples(frames, stride=max(1, frames // 2), min_loudness_db=LOUDNESS_FLOOR_DB)
+        if len(examples["f0"]) == 0:
+            raise CadenzaError(f"{self.name}: the audio is shorter than one {self.config.example_seconds} s crop")
+        pitch, program = self._global(train, examples["clip"], examples["f0"])
+        self.programs_ = sorted({int(p) for p in program})
+        values, counts = np.unique(pitch, return_counts=True)
+        self.default_pitch_ = int(values[np.argmax(counts)])
+        self.default_program_ = int(np.bincount(program).argmax())
+        valid_set = None
+        if valid:
+            arrays = valid.examples(frames)
+            keep = np.unique(np.linspace(0, len(arrays["f0"]) - 1, min(len(arrays["f0"]), 64)).astype(int))
+            if len(arrays["f0"]):
+                arrays = {k: v[keep] for k, v in arrays.items()}
+                valid_set = _Examples(arrays, *self._global(valid, arrays["clip"], arrays["f0"]))
+        return _Examples(examples, pitch, program), valid_set, None
+
+    def _system(self):
+        from cadenza.models.audio.wavenet_system import WaveNetSystem
+
+        torch.manual_seed(self.config.seed)
+        return WaveNetSystem(WaveNetNet(self.config), self.config)
+
+    def _finish(self, system, result) -> None:
+        self.net_ = system.model.eval()
+
+    def _calibrate(self, data) -> None:
+        """The note envelope (velocity -> loudness) that plays scores, fitted on the training set."""
+        loud = np.concatenate(data.loudness)
+        floor = float(np.clip(np.percentile(loud, 5), LOUDNESS_FLOOR_DB, -30))
+        envelope = Envelope(floor_db=floor)
+        if data.velocity is not None:
+            velocity = np.concatenate(data.velocity)
+            on = velocity > 0
+            if on.sum() > 10 and np.ptp(velocity[on]) > 0:
+                slope, intercept = np.polyfit(velocity[on] / 127, loud[on], 1)
+                envelope = Envelope(float(intercept), float(slope), floor)
+            elif on.sum() > 10:
+                envelope = Envelope(float(np.median(loud[on])) - 25.0 * float(velocity[on][0]) / 127, 25.0, floor)
+        self.envelope_ = envelope
+
+    # --- state -----------------------------------------------------------------------
+
+    def _state(self):
+        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        extra = {"envelope": asdict(self.envelope_), "programs": self.programs_,
+                 "default_pitch": self.default_pitch_, "default_program": self.default_program_}
+        return arrays, extra
+
+    def _load_state(self, arrays, extra):
+        net = WaveNetNet(self.config)
+        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
+        self.net_ = net.eval()
+        self.envelope_ = Envelope(**extra["envelope"])
+        self.programs_ = list(extra["programs"])
+        self.default_pitch_, self.default_program_ = extra["default_pitch"], extra["default_program"]
+
+    # --- likelihood --------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _log_prob(self, data) -> LogProb:
+        """Total log-likelihood (nats) of every sample of every clip, each clip from silence;
+        ``bits_per_event`` is bits per sample."""
+        total, count, hop = 0.0, 0, self.config.hop
+        pitches, programs = self._labels(data, "pitch"), self._labels(data, "program")
+        for i in range(len(data)):
+            frames = len(data.f0[i])
+            audio = torch.from_numpy(np.asarray(data.audio[i][:frames * hop], np.float32))
+            if frames == 0:
+                continue
+            pitch = int(pitches[i]) if pitches is not None else int(frame_pitch(np.median(data.f0[i])))
+            program = int(programs[i]) if programs is not None else self.default_program_
+            target = mu_law_quantize(audio, CLASSES)
+            previous = torch.cat([torch.zeros(1), torch.from_numpy(level(target[:-1].numpy()))])
+            controls = torch.from_numpy(np.stack([data.f0[i], data.loudness[i]], -1).astype(np.float32))
+            logits = self.net_(previous[None], controls[None], torch.full((1, frames), pitch),
+                               torch.full((1, frames), program))
+            total -= float(F.cross_entropy(logits, target[None], reduction="sum"))
+            count += len(target)
+        return LogProb(total, count)
+
+    # --- synthesis -------------------------------------------------------------------
+
+    def _check_instrument(self, instrument) -> int:
+        program = self.default_program_ if instrument is None else instrument
+        if program not in self.programs_:
+            raise CadenzaError(f"unknown instrument {program}: this model knows GM programs "
+                               f"{', '.join(map(str, self.programs_))}")
+        return int(program)
+
+    def stream(self, seed: int = 0, instrument: int | None = None) -> WaveNetStream:
+        """A :class:`cadenza.realtime.Stream` over blocks of control frames ``[frames, 2]``."""
+        self._check_fitted()
+        return WaveNetStream(self, seed, self._check_instrument(instrument))
+
+    def tracker(self) -> NoteTracker:
+        return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
+
+    def render_controls(self, controls, seed: int = 0, pitch=None, instrument: int | None = None,
+                        temperature: float = 1.0) -> np.ndarray:
+        """Audio ``[1, frames*hop]`` for control frames ``[frames, 2]``: the stream run once."""
+        stream = self.stream(seed, instrument)
+        stream.pitch, stream.temperature = pitch, temperature
+        stream.init_state()
+        return stream.step(controls)
+
+    def _generate_one(self, rng, options):
+        seed = int(rng.integers(2**31))
+        if options.midi:
+            from cadenza.music.io import read_score
+
+            score = read_score(options.midi)
+            audio = self.render_score(score, seed, None if options.length is None
+                                      else -(-options.length // self.config.hop))
+            return Audio(audio.samples[:, :options.length] if options.length else audio.samples, audio.sample_rate)
+        pitch = self.default_pitch_ if options.pitch is None else options.pitch
+        if not 0 <= pitch <= 127:
+            raise CadenzaError(f"pitch must be a MIDI pitch 0-127, got {pitch}")
+        length = options.length or self.config.sample_rate
+        frames = -(-length // self.config.hop)
+        controls = np.tile(np.array([[midi_to_hz(pitch), self.envelope_.level(100)]], np.float32), (frames, 1))
+        samples = self.render_controls(controls, seed, pitch, options.instrument, options.temperature)
+        return Audio(samples[:, :length], self.config.sample_rate)
+
+
+class WaveNetStream:
+    """The streaming engine's WaveNet: blocks of control frames in, audio out; the fast
+    generator's queues and the uniforms' position carried from block to block."""
+
+    def __init__(self, model: WaveNet, seed: int, program: int):
+        self.model, self.seed, self.program = model, seed, program
+        self.sample_rate, self.channels, self.hop = model.config.sample_rate, 1, model.config.hop
+        self.pitch, self.temperature = None, 1.0  # pitch None: each frame's f0 gives it
+        self.generator = FastGenerator(model.net_)
+
+    def init_state(self) -> None:
+        self.generator.reset()
+        self.rng = np.random.default_rng(self.seed)
+
+    def step(self, block) -> np.ndarray:
+        """``block`` ``[frames, 2]`` (f0 Hz, loudness dB) -> audio ``[1, frames * hop]``."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[1] != 2:
+            raise CadenzaError(f"a block must be control frames [frames, 2], got shape {list(block.shape)}")
+        pitch = frame_pitch(block[:, 0]) if self.pitch is None else self.pitch
+        uniforms = self.rng.random(len(block) * self.hop)
+        classes = self.generator.run(block, pitch, self.program, uniforms, self.temperature)
+        return decode(classes)[None]
