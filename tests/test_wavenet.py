@@ -11,7 +11,15 @@ import torch
 
 from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
-from cadenza.models.audio.wavenet import Config, WaveNet, WaveNetNet, generate_fast, generate_naive, receptive_field
+from cadenza.models.audio.wavenet import (
+    Config,
+    WaveNet,
+    WaveNetNet,
+    generate_fast,
+    generate_naive,
+    level,
+    receptive_field,
+)
 from cadenza.realtime.stream import run_blocks
 from cadenza.testing import CHECKS, contract_data
 
@@ -54,8 +62,19 @@ def test_naive_and_fast_generators_give_identical_samples(temperature):
     uniforms = np.random.default_rng(3).random(5 * 64 - 7)
     naive = generate_naive(net, c, 60, 73, uniforms, temperature)
     fast = generate_fast(net, c, 60, 73, uniforms, temperature)
-    assert np.array_equal(naive, fast)
     assert len(np.unique(fast)) > 5  # not a trivial constant
+    if not np.array_equal(naive, fast):
+        # The two paths sum the same float32 products in other orders, so on some CPU a uniform
+        # may fall within rounding of a CDF boundary: allowed only there, at the first difference.
+        t = int(np.argmax(naive != fast))
+        previous = np.concatenate([[0.0], level(naive[:t])]).astype(np.float32)
+        frames = t // 64 + 1
+        with torch.no_grad():
+            logits = net(torch.from_numpy(previous)[None], torch.from_numpy(c[:frames])[None],
+                         torch.full((1, frames), 60), torch.full((1, frames), 73))[0, :, t].double().numpy()
+        p = np.exp(logits / temperature - (logits / temperature).max())
+        cdf = np.cumsum(p)
+        assert np.abs(cdf - uniforms[t] * cdf[-1]).min() < 1e-5 * cdf[-1], f"generators differ at sample {t}"
 
 
 def test_receptive_field_formula_and_causality():
