@@ -238,9 +238,10 @@ class FrameNet(nn.Module):
         context = hidden + (keys if skip else 0) + (12 if tonal else 0)
         if tonal:
             self.register_buffer("pitch_class", pitch_classes(keys), persistent=False)
-        # Named ``made`` for either output, so that saved MADE checkpoints keep their keys.
-        self.made = (NADE(keys, context, made_hidden, made_dropout) if output == "nade"
-                     else MADE(keys, context, made_hidden, made_layers, made_dropout))
+        # The distribution of one frame's keys given the context: a MADE or a NADE (runs saved
+        # when this was called ``made`` are renamed as they load).
+        self.frame_model = (NADE(keys, context, made_hidden, made_dropout) if output == "nade"
+                            else MADE(keys, context, made_hidden, made_layers, made_dropout))
         self.local = (KeyNeighbourhood(keys, context, local, local_hidden, made_dropout, tonal, local_layers)
                       if local else None)
 
@@ -262,7 +263,7 @@ class FrameNet(nn.Module):
 
     def key_logits(self, x, context):
         """Logits of the keys of frames ``x`` given their contexts; entry k sees ``x[..., :k]`` only."""
-        logits = self.made(x, context)
+        logits = self.frame_model(x, context)
         if self.local is not None:  # the context ends with [previous frame, tonal history]
             end = context.shape[-1] - (12 if self.tonal else 0)
             logits = logits + self.local(x, context[..., end - self.keys:end], context[..., end:], context)
@@ -392,7 +393,8 @@ class PolyphonicModel(NeuralGenerator):
             # Starting at p = 0.5 a key, Adam would spend its first thousand steps only lowering
             # 88 biases towards the ~4 keys a frame that sound.
             with torch.no_grad():
-                bias = net.made.out_bias if isinstance(net.made, NADE) else net.made.out.bias
+                frame_model = net.frame_model
+                bias = frame_model.out_bias if isinstance(frame_model, NADE) else frame_model.out.bias
                 bias.copy_(torch.as_tensor(np.log(self._key_frequency / (1 - self._key_frequency))))
         from cadenza.models.symbolic.polyphonic_system import PolyphonicSystem
 
@@ -474,5 +476,7 @@ class PolyphonicModel(NeuralGenerator):
 
     def _load_state(self, arrays, extra):
         net = self._new_net()
-        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        # Runs saved before the frame model (a MADE or a NADE) stopped being called ``made``.
+        renamed = {("frame_model." + k[len("made."):] if k.startswith("made.") else k): v for k, v in arrays.items()}
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in renamed.items()})
         self.net_ = net.eval()
