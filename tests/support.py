@@ -14,3 +14,15 @@ def run_cli(args, capsys):
         code = exc.code if isinstance(exc.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def melody(keys, beats: float = 1.0, velocity: int = 100):
+    """A one-track score of ``keys`` in a row, ``beats`` quarters each."""
+    import symusic
+
+    score = symusic.Score(480)
+    track = symusic.Track()
+    for i, key in enumerate(keys):
+        track.notes.append(symusic.Note(int(i * beats * 480), int(beats * 480), key, velocity))
+    score.tracks.append(track)
+    return score

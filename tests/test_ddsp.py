@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import symusic
 
 import cadenza
 from cadenza.audio.io import Audio, read_audio, write_audio
@@ -19,13 +18,7 @@ from cadenza.models.audio.ddsp import DDSP
 SR = 16000
 
 
-def melody(keys, beats=1.0):
-    score = symusic.Score(480)
-    track = symusic.Track()
-    for i, key in enumerate(keys):
-        track.notes.append(symusic.Note(int(i * beats * 480), int(beats * 480), key, 100))
-    score.tracks.append(track)
-    return score
+from support import melody
 
 
 @pytest.fixture(scope="module")

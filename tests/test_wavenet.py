@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import symusic
 import torch
 
+import support
 from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
 from cadenza.models.audio.wavenet import (
@@ -24,13 +24,8 @@ from cadenza.realtime.stream import run_blocks
 from cadenza.testing import CHECKS, contract_data
 
 
-def melody(keys, beats=0.5):
-    score = symusic.Score(480)
-    track = symusic.Track()
-    for i, key in enumerate(keys):
-        track.notes.append(symusic.Note(int(i * beats * 480), int(beats * 480), key, 100))
-    score.tracks.append(track)
-    return score
+def melody(keys):
+    return support.melody(keys, beats=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -63,3 +63,42 @@ class AudioModel(NeuralGenerator):
         """An AudioSet played from ``scores``; models that can play scores override this."""
         raise CadenzaError(f"{self.name} fits on audio, not scores: use an audio set "
                            "(cadenza corpus list) or a folder of audio files")
+
+
+class InstrumentModel(AudioModel):
+    """An audio model played by frame controls (f0 and loudness a frame of ``hop`` samples),
+    like DDSP and WaveNet: its Config has ``sample_rate``, ``hop``, ``program`` and
+    ``max_audio_minutes``. Scores are played by GM ``program`` to make training audio, and
+    the note envelope that turns note events into controls (:meth:`tracker`) is calibrated
+    on the training set by :meth:`calibrate`."""
+
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def _check_audio_set(self, data) -> None:
+        if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
+            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
+                               f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
+
+    def _from_scores(self, scores, split: str, name: str):
+        """Scores are played by GM ``program`` (their top voice), up to ``max_audio_minutes``."""
+        from cadenza.data.audio_sets import from_scores
+
+        return from_scores(scores, self.config.program, name, split, self.config.sample_rate, self.config.hop,
+                           max_seconds=self.config.max_audio_minutes * 60)
+
+    def calibrate(self, data) -> None:
+        """Fit the note envelope (velocity -> loudness) that plays scores, on the training set."""
+        from cadenza.realtime.controls import Envelope
+
+        self.envelope_ = Envelope.calibrate(data)
+
+    def tracker(self):
+        from cadenza.realtime.controls import NoteTracker
+
+        return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)

@@ -36,6 +36,27 @@ class Envelope:
     def level(self, velocity: int) -> float:
         return self.intercept_db + self.slope_db * velocity / 127
 
+    @classmethod
+    def calibrate(cls, data) -> Envelope:
+        """The envelope of a training set (an AudioSet: ``loudness``, ``velocity`` where a score
+        made the audio, ``confidence``): loudness against velocity by least squares, the floor
+        at its 5th percentile; without velocities, the voiced level stands for velocity 100."""
+        loud = np.concatenate(data.loudness)
+        floor = float(np.clip(np.percentile(loud, 5), LOUDNESS_FLOOR_DB, -30))
+        if data.velocity is not None:
+            velocity = np.concatenate(data.velocity)
+            on = velocity > 0
+            if on.sum() > 10 and np.ptp(velocity[on]) > 0:
+                slope, intercept = np.polyfit(velocity[on] / 127, loud[on], 1)
+                return cls(float(intercept), float(slope), floor)
+            if on.sum() > 10:
+                return cls(float(np.median(loud[on])) - 25.0 * float(velocity[on][0]) / 127, 25.0, floor)
+            return cls(floor_db=floor)
+        voiced = loud[np.concatenate(data.confidence) > 0.5]
+        if len(voiced) > 10:
+            return cls(float(np.percentile(voiced, 75)) - 25.0 * 100 / 127, 25.0, floor)
+        return cls(floor_db=floor)
+
 
 class NoteTracker:
     """MIDI note events -> frames of ``(f0 Hz, loudness dB)``, one frame every ``hop`` samples."""

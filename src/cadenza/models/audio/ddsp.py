@@ -36,10 +36,10 @@ from cadenza.audio.io import Audio
 from cadenza.config import option
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Streaming, Transfer
-from cadenza.models.audio_model import AudioModel
+from cadenza.models.audio_model import InstrumentModel
 from cadenza.models.base import Sampling as BaseSampling
 from cadenza.models.base import register
-from cadenza.realtime.controls import Envelope, NoteTracker
+from cadenza.realtime.controls import Envelope
 from cadenza.train.engine import TrainingConfig
 
 
@@ -154,7 +154,7 @@ class _Examples(torch.utils.data.Dataset):
 
 
 @register
-class DDSP(AudioModel, Streaming, Transfer):
+class DDSP(InstrumentModel, Streaming, Transfer):
     """DDSP (Engel et al. 2020): a learned instrument (harmonic + noise + reverb) driven by f0 and loudness."""
 
     name = "ddsp"
@@ -173,30 +173,10 @@ class DDSP(AudioModel, Streaming, Transfer):
                        max_audio_minutes=0.2)
     tiny_sampling = dict(length=200)
 
-    @property
-    def hop(self) -> int:
-        return self.config.hop
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
     # --- data ------------------------------------------------------------------------
 
-    def _check_audio_set(self, data) -> None:
-        if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
-            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
-                               f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
-
-    def _from_scores(self, scores, split: str, name: str):
-        """Scores are played by GM ``program`` (their top voice), up to ``max_audio_minutes``."""
-        from cadenza.data.audio_sets import from_scores
-
-        return from_scores(scores, self.config.program, name, split, self.config.sample_rate, self.config.hop,
-                           max_seconds=self.config.max_audio_minutes * 60)
-
     def _datasets(self, train, valid):
-        self._calibrate(train)
+        self.calibrate(train)
         self.demo_ = _demo_controls(valid if valid else train)
         frames = int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop))
         examples = train.examples(frames, stride=frames // 2)
@@ -221,25 +201,6 @@ class DDSP(AudioModel, Streaming, Transfer):
 
     def _finish(self, system, result) -> None:
         self.net_ = system.model.eval()
-
-    def _calibrate(self, data) -> None:
-        """Fit the note envelope (velocity -> loudness) that plays scores, on the training set."""
-        loud = np.concatenate(data.loudness)
-        floor = float(np.clip(np.percentile(loud, 5), LOUDNESS_FLOOR_DB, -30))
-        envelope = Envelope(floor_db=floor)
-        if data.velocity is not None:
-            velocity = np.concatenate(data.velocity)
-            on = velocity > 0
-            if on.sum() > 10 and np.ptp(velocity[on]) > 0:
-                slope, intercept = np.polyfit(velocity[on] / 127, loud[on], 1)
-                envelope = Envelope(float(intercept), float(slope), floor)
-            elif on.sum() > 10:
-                envelope = Envelope(float(np.median(loud[on])) - 25.0 * float(velocity[on][0]) / 127, 25.0, floor)
-        else:
-            voiced = loud[np.concatenate(data.confidence) > 0.5]
-            if len(voiced) > 10:
-                envelope = Envelope(float(np.percentile(voiced, 75)) - 25.0 * 100 / 127, 25.0, floor)
-        self.envelope_ = envelope
 
     # --- state -----------------------------------------------------------------------
 
@@ -268,9 +229,6 @@ class DDSP(AudioModel, Streaming, Transfer):
         stream = self.stream(seed)
         stream.init_state()
         return stream.step(controls)
-
-    def tracker(self) -> NoteTracker:
-        return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
 
     def render_score(self, score, seed: int = 0, max_frames: int | None = None, pitch_shift: float = 0.0,
                      loudness_shift: float = 0.0) -> Audio:

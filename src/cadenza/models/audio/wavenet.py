@@ -46,12 +46,12 @@ from cadenza.audio.io import Audio
 from cadenza.config import option
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Streaming
-from cadenza.models.audio_model import AudioModel
+from cadenza.models.audio_model import InstrumentModel
 from cadenza.models.base import LogProb, register
 from cadenza.models.base import Sampling as BaseSampling
 from cadenza.nn.conv import CausalConv1d
 from cadenza.nn.mulaw import mu_law_quantize
-from cadenza.realtime.controls import Envelope, NoteTracker
+from cadenza.realtime.controls import Envelope
 from cadenza.train.engine import TrainingConfig
 
 CLASSES = 256
@@ -277,7 +277,7 @@ class _Examples(torch.utils.data.Dataset):
 
 
 @register
-class WaveNet(AudioModel, Streaming):
+class WaveNet(InstrumentModel, Streaming):
     """WaveNet (van den Oord et al. 2016): mu-law softmax, dilated causal gated convolutions,
     conditioned on pitch, instrument and frame-rate f0 and loudness; cached fast generation."""
 
@@ -295,26 +295,7 @@ class WaveNet(AudioModel, Streaming):
                        batch_size=2, max_steps=2, steps_per_epoch=2, max_audio_minutes=0.1)
     tiny_sampling = dict(length=200)
 
-    @property
-    def hop(self) -> int:
-        return self.config.hop
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
     # --- data ------------------------------------------------------------------------
-
-    def _check_audio_set(self, data) -> None:
-        if data.sample_rate != self.config.sample_rate or data.hop != self.config.hop:
-            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz with hop {data.hop}; "
-                               f"this model wants {self.config.sample_rate} Hz with hop {self.config.hop}")
-
-    def _from_scores(self, scores, split: str, name: str):
-        from cadenza.data.audio_sets import from_scores
-
-        return from_scores(scores, self.config.program, name, split, self.config.sample_rate, self.config.hop,
-                           max_seconds=self.config.max_audio_minutes * 60)
 
     def _labels(self, data, key: str):
         """A label of every clip, or None where the set does not carry it."""
@@ -331,7 +312,7 @@ class WaveNet(AudioModel, Streaming):
         return np.asarray(pitch, np.int64), np.asarray(program, np.int64)
 
     def _datasets(self, train, valid):
-        self._calibrate(train)
+        self.calibrate(train)
         frames = max(2, int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop)))
         examples = train.examples(frames, stride=max(1, frames // 2))
         if len(examples["f0"]) == 0:
@@ -360,21 +341,6 @@ class WaveNet(AudioModel, Streaming):
 
     def _finish(self, system, result) -> None:
         self.net_ = system.model.eval()
-
-    def _calibrate(self, data) -> None:
-        """The note envelope (velocity -> loudness) that plays scores, fitted on the training set."""
-        loud = np.concatenate(data.loudness)
-        floor = float(np.clip(np.percentile(loud, 5), LOUDNESS_FLOOR_DB, -30))
-        envelope = Envelope(floor_db=floor)
-        if data.velocity is not None:
-            velocity = np.concatenate(data.velocity)
-            on = velocity > 0
-            if on.sum() > 10 and np.ptp(velocity[on]) > 0:
-                slope, intercept = np.polyfit(velocity[on] / 127, loud[on], 1)
-                envelope = Envelope(float(intercept), float(slope), floor)
-            elif on.sum() > 10:
-                envelope = Envelope(float(np.median(loud[on])) - 25.0 * float(velocity[on][0]) / 127, 25.0, floor)
-        self.envelope_ = envelope
 
     # --- state -----------------------------------------------------------------------
 
@@ -429,9 +395,6 @@ class WaveNet(AudioModel, Streaming):
         """A :class:`cadenza.realtime.Stream` over blocks of control frames ``[frames, 2]``."""
         self._check_fitted()
         return WaveNetStream(self, seed, self._check_instrument(instrument))
-
-    def tracker(self) -> NoteTracker:
-        return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
 
     def render_controls(self, controls, seed: int = 0, pitch=None, instrument: int | None = None,
                         temperature: float = 1.0) -> np.ndarray:
