@@ -14,11 +14,9 @@ from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
 from cadenza.evaluate.audio import harmonic_baseline, resynthesis_metrics
 from cadenza.models.audio.ddsp import DDSP
+from support import melody
 
 SR = 16000
-
-
-from support import melody
 
 
 @pytest.fixture(scope="module")
