@@ -28,6 +28,7 @@ from cadenza.data.audio_sets import (
     by_split,
     instrument,
     render_clip,
+    render_scores,
     rendered_meta,
     unpitched_clip,
 )
@@ -125,29 +126,23 @@ def ensemble(scores, programs=ENSEMBLE_PROGRAMS, name: str = "ensemble", split: 
     instrument, note count and range."""
     from cadenza.music.render import render
 
-    clips, total = [], 0.0
-    scores = list(scores)
-    for index, score in enumerate(_progress(scores, f"rendering {name}", progress)):
-        if score.note_num() == 0:
-            continue
+    def clip_of(score):
         score = score.copy()
         for i, track in enumerate(score.tracks):
             track.program, track.is_drum = programs[i % len(programs)], False
         clip = unpitched_clip(render(score, sample_rate)[0], sample_rate, hop)
-        clip["id"] = ids[index] if ids else str(index)
         tracks = [t for t in score.tracks if len(t.notes)]
-        clip["label"] = {"piece": clip["id"], "voices": [t.name for t in tracks],
+        clip["label"] = {"voices": [t.name for t in tracks],
                          "programs": [t.program for t in tracks],
                          "instruments": [instrument(t.program) for t in tracks],
                          "notes": [len(t.notes) for t in tracks],
                          "lowest": [min(n.pitch for n in t.notes) for t in tracks],
                          "highest": [max(n.pitch for n in t.notes) for t in tracks]}
-        clips.append(clip)
-        total += len(clip["audio"]) / sample_rate
-        if max_seconds is not None and total >= max_seconds:
-            break
-    if not clips:
-        raise CadenzaError(f"{name}: no notes to render")
+        return clip
+
+    clips = render_scores(scores, clip_of, name, sample_rate, max_seconds, ids, progress)
+    for clip in clips:  # the piece is the clip's id, given once the clip is made
+        clip["label"] = {"piece": clip["id"], **clip["label"]}
     meta = rendered_meta("none", ["polyphonic: f0 and confidence are 0; each voice's instrument and range "
                                   "are in the labels"])
     return _assemble(name, split, sample_rate, hop, clips, meta=meta)

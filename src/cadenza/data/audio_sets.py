@@ -243,27 +243,38 @@ def instrument(program: int) -> str:
     return pretty_midi.program_to_instrument_name(int(program))
 
 
-def from_scores(scores, program: int = 40, name: str = "scores", split: str = "all",
-                sample_rate: int = SAMPLE_RATE, hop: int = HOP, max_seconds: float | None = None,
-                transpose: int = 0, progress: bool = False, ids: list[str] | None = None) -> AudioSet:
-    """Render symbolic pieces (their top voice) with GM ``program`` into an AudioSet."""
+def render_scores(scores, clip_of, name: str, sample_rate: int, max_seconds: float | None = None,
+                  ids: list[str] | None = None, progress: bool = False) -> list[dict]:
+    """``clip_of(score)`` for each score with notes, in order, until ``max_seconds`` of audio;
+    each clip gets its id (``ids[i]``, else the index)."""
     clips, total = [], 0.0
     scores = list(scores)
-    iterator = _progress(scores, f"rendering {name}", progress)
-    for index, score in enumerate(iterator):
+    for index, score in enumerate(_progress(scores, f"rendering {name}", progress)):
         if not isinstance(score, symusic.core.ScoreTick):
             raise CadenzaError(f"expected symusic Scores or an AudioSet, got {type(score).__name__}")
         if score.note_num() == 0:
             continue
-        clip = render_clip(score, program, sample_rate, hop, transpose)
+        clip = clip_of(score)
         clip["id"] = ids[index] if ids else str(index)
-        clip["label"] = {"program": program, "instrument": instrument(program)}
         clips.append(clip)
         total += len(clip["audio"]) / sample_rate
         if max_seconds is not None and total >= max_seconds:
             break
     if not clips:
         raise CadenzaError(f"{name}: no notes to render")
+    return clips
+
+
+def from_scores(scores, program: int = 40, name: str = "scores", split: str = "all",
+                sample_rate: int = SAMPLE_RATE, hop: int = HOP, max_seconds: float | None = None,
+                transpose: int = 0, progress: bool = False, ids: list[str] | None = None) -> AudioSet:
+    """Render symbolic pieces (their top voice) with GM ``program`` into an AudioSet."""
+    label = {"program": program, "instrument": instrument(program)}
+
+    def clip_of(score):
+        return {**render_clip(score, program, sample_rate, hop, transpose), "label": dict(label)}
+
+    clips = render_scores(scores, clip_of, name, sample_rate, max_seconds, ids, progress)
     return _assemble(name, split, sample_rate, hop, clips, meta=rendered_meta(f0="true"))
 
 

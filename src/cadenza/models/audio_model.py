@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
+import numpy as np
 import symusic
 
 from cadenza.errors import CadenzaError
@@ -102,3 +103,30 @@ class InstrumentModel(AudioModel):
         from cadenza.realtime.controls import NoteTracker
 
         return NoteTracker(self.config.sample_rate, self.config.hop, self.envelope_)
+
+    @staticmethod
+    def valid_windows(valid, frames: int, count: int = 64) -> dict | None:
+        """At most ``count`` windows of ``frames`` frames, evenly spread over the valid set (a
+        fixed subset keeps validation a small fraction of an epoch); None when there are none."""
+        if not valid:
+            return None
+        arrays = valid.examples(frames)
+        size = len(arrays["f0"])
+        if not size:
+            return None
+        keep = np.unique(np.linspace(0, size - 1, min(size, count)).astype(int))
+        return {k: v[keep] for k, v in arrays.items()}
+
+    def _finish(self, system, result) -> None:
+        self.net_ = system.model.eval()
+
+    def net_arrays(self) -> dict:
+        """The network's weights as ``net.*`` arrays for the run's safetensors file."""
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def load_net(self, net, arrays: dict) -> None:
+        """Set ``net_`` to ``net`` with the ``net.*`` weights of ``arrays``, in eval mode."""
+        import torch
+
+        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
+        self.net_ = net.eval()

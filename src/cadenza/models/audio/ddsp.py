@@ -184,14 +184,8 @@ class DDSP(InstrumentModel, Streaming, Transfer):
             examples = train.examples(frames, stride=frames // 2, min_loudness_db=LOUDNESS_FLOOR_DB)
         if len(examples["f0"]) == 0:
             raise CadenzaError(f"{self.name}: the audio is shorter than one {self.config.example_seconds} s example")
-        valid_set = None
-        if valid:
-            arrays = valid.examples(frames)
-            # A fixed, evenly spread subset keeps validation a small fraction of an epoch.
-            keep = np.unique(np.linspace(0, len(arrays["f0"]) - 1, min(len(arrays["f0"]), 64)).astype(int))
-            arrays = {k: v[keep] for k, v in arrays.items()} if len(arrays["f0"]) else arrays
-            valid_set = _Examples(arrays) if len(arrays["f0"]) else None
-        return _Examples(examples), valid_set, None
+        arrays = self.valid_windows(valid, frames)
+        return _Examples(examples), _Examples(arrays) if arrays is not None else None, None
 
     def _system(self):
         from cadenza.models.audio.ddsp_system import DDSPSystem
@@ -199,20 +193,14 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         torch.manual_seed(self.config.seed)
         return DDSPSystem(DDSPNet(self.config), self.config)
 
-    def _finish(self, system, result) -> None:
-        self.net_ = system.model.eval()
-
     # --- state -----------------------------------------------------------------------
 
     def _state(self):
-        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-        arrays["demo"] = self.demo_
+        arrays = {**self.net_arrays(), "demo": self.demo_}
         return arrays, {"envelope": asdict(self.envelope_)}
 
     def _load_state(self, arrays, extra):
-        net = DDSPNet(self.config)
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
-        self.net_ = net.eval()
+        self.load_net(DDSPNet(self.config), arrays)
         self.demo_ = np.array(arrays["demo"])
         self.envelope_ = Envelope(**extra["envelope"])
 

@@ -324,13 +324,8 @@ class WaveNet(InstrumentModel, Streaming):
         values, counts = np.unique(pitch, return_counts=True)
         self.default_pitch_ = int(values[np.argmax(counts)])
         self.default_program_ = int(np.bincount(program).argmax())
-        valid_set = None
-        if valid:
-            arrays = valid.examples(frames)
-            keep = np.unique(np.linspace(0, len(arrays["f0"]) - 1, min(len(arrays["f0"]), 64)).astype(int))
-            if len(arrays["f0"]):
-                arrays = {k: v[keep] for k, v in arrays.items()}
-                valid_set = _Examples(arrays, *self._global(valid, arrays["clip"], arrays["f0"]))
+        arrays = self.valid_windows(valid, frames)
+        valid_set = _Examples(arrays, *self._global(valid, arrays["clip"], arrays["f0"])) if arrays else None
         return _Examples(examples, pitch, program), valid_set, None
 
     def _system(self):
@@ -339,21 +334,16 @@ class WaveNet(InstrumentModel, Streaming):
         torch.manual_seed(self.config.seed)
         return WaveNetSystem(WaveNetNet(self.config), self.config)
 
-    def _finish(self, system, result) -> None:
-        self.net_ = system.model.eval()
-
     # --- state -----------------------------------------------------------------------
 
     def _state(self):
-        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        arrays = self.net_arrays()
         extra = {"envelope": asdict(self.envelope_), "programs": self.programs_,
                  "default_pitch": self.default_pitch_, "default_program": self.default_program_}
         return arrays, extra
 
     def _load_state(self, arrays, extra):
-        net = WaveNetNet(self.config)
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
-        self.net_ = net.eval()
+        self.load_net(WaveNetNet(self.config), arrays)
         self.envelope_ = Envelope(**extra["envelope"])
         self.programs_ = list(extra["programs"])
         self.default_pitch_, self.default_program_ = extra["default_pitch"], extra["default_program"]
