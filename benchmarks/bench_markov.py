@@ -99,7 +99,8 @@ def _notes_per_second(model, **options) -> tuple[float, float, float]:
     return rates[0][0], rates[1][0], rates[1][1]
 
 
-def _essen_joint(train, valid, test) -> list[str]:
+def _essen_joint(train, valid, test) -> tuple[list[str], str]:
+    """The Essen joint table, and the lead line: the best order against the unigram."""
     import cadenza
 
     rows, models = {}, {}
@@ -140,7 +141,13 @@ def _essen_joint(train, valid, test) -> list[str]:
         cadenza.create("markov", order=order, viewpoint="joint").fit(everything)
         fits.append(f"order {order} {time.perf_counter() - start:.2f} s / {time.process_time() - cpu:.2f} s")
     lines += ["", f"Fit on all {len(everything)} Essen tunes (cache loaded; wall / CPU): " + ", ".join(fits) + "."]
-    return lines + [""]
+    beaten = sum(r["valid"] < unigram["valid"] and r["test"] < unigram["test"] for r in rows.values())
+    lead = (f"**Against the unigram baseline (order 0: each symbol's frequency), same run:** on the Essen test "
+            f"split the best order ({best}, chosen on the valid split) takes **{rows[best]['test']:.3f}** bits per "
+            f"note against the unigram's {unigram['test']:.3f} (**{rows[best]['test'] / unigram['test']:.2f}x**); "
+            f"{beaten} of {len(rows)} orders beat it on both splits. No peer library is timed: the speeds below "
+            "are absolute, for this machine and load.")
+    return lines + [""], lead
 
 
 def _harmonisation() -> list[str]:
@@ -176,13 +183,13 @@ def run() -> str:
         essen = {split: cadenza.corpus("essen", split=split, progress=False) for split in ("train", "valid", "test")}
         lines.append(f"Essen corpus loaded in {time.perf_counter() - start:.1f} s.")
         lines.append("")
-        lines += _essen_joint(essen["train"], essen["valid"], essen["test"])
+        essen_lines, lead = _essen_joint(essen["train"], essen["valid"], essen["test"])
+        lines += essen_lines
         lines += _table("Essen folk songs", essen["train"], essen["test"], None, chord=False)
     except cadenza.CadenzaError as exc:
-        lines.append(f"Essen skipped: {exc}")
-        lines.append("")
+        lead = f"Essen skipped ({exc}): no baseline in this run; the figures below are absolute."
     lines += _harmonisation()
-    return "\n".join(lines)
+    return "\n".join([lead, "", *lines])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run"]
 CLICKS = 10
 LENGTH = 64
+TARGET_SECONDS = 2.0  # click to audio
 AUDIO_LINK = "document.querySelector('#audio a[download$=\".wav\"]')"
 
 
@@ -79,7 +80,13 @@ def run() -> str:
         demo.close()
     first, rest = times[0], times[1:]
     rest_sorted = sorted(rest)
+    median = statistics.median(rest)
     lines = [
+        (f"**Against the target, same run** (no peer is timed; the baseline is the 2 s target): click to audio, "
+         f"median of {CLICKS}, **{median / TARGET_SECONDS:.2f}x** the target ({median:.3f} s), of which "
+         f"`model.generate` {statistics.median(server[1:]):.2f} s; load average {load:.1f} on "
+         f"{os.cpu_count()} cores at the start."),
+        "",
         (f"Markov chain (order 2, joint viewpoint) on {len(train)} Bach soprano lines; "
          f"{LENGTH}-note melodies, one a click, {CLICKS} clicks after a first one; Chromium headless."),
         "",
@@ -88,7 +95,7 @@ def run() -> str:
         f"| studio start (build + launch, in process) | {launch_seconds:.2f} |",
         f"| page load until the Generate button shows | {page_seconds:.2f} |",
         f"| first click to audio | {first:.3f} |",
-        f"| click to audio, median | {statistics.median(rest):.3f} |",
+        f"| click to audio, median | {median:.3f} |",
         f"| click to audio, slowest of {CLICKS} | {rest_sorted[-1]:.3f} |",
         f"| click to audio, fastest of {CLICKS} | {rest_sorted[0]:.3f} |",
         f"| click to piano roll and MusicXML, median | {statistics.median(pictures[1:]):.3f} |",
@@ -96,7 +103,7 @@ def run() -> str:
         "",
         f"Load average (1 min) at the start: {load:.1f} on {os.cpu_count()} cores (shared machine).",
         "",
-        f"Target: under 2 s. Median {'meets' if statistics.median(rest) < 2 else 'misses'} it.",
+        f"Target: under {TARGET_SECONDS:g} s. Median {'meets' if median < TARGET_SECONDS else 'misses'} it.",
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,11 @@
-"""Per-piece metrics: hand-computed values on tiny pieces, and MusPy 0.5 as an oracle."""
+"""Per-piece metrics: hand-computed values on tiny pieces, and MusPy 0.5 as an oracle.
+
+The metrics share one ``Piece`` a score (its notes read once, its polyphony
+coverage, top voice and pitch histograms computed once); the tests here hold
+that sharing to the straightforward computations it replaced: the notes read
+track by track, ``music.transforms.melody``, a tick piano roll, a bar-by-tick
+onset pattern, and each metric called on its own.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza.evaluate import metrics as M
+from cadenza.music.transforms import melody
 
 
 def make(notes, tpq=4, drums=(), time_signature=None):
@@ -131,3 +139,109 @@ def test_agrees_with_muspy_on_bach_chorales(bach):
         root, mode = M.score_key(score)
         assert M.pitch_in_scale_rate(score, root, mode) == pytest.approx(
             muspy.pitch_in_scale_rate(music, root, mode))
+
+
+# --- one Piece shared by the metrics ------------------------------------------------------------
+
+def tracks_read_one_by_one(score, drums):
+    """The notes as the metrics read them before a Piece: each track's arrays, concatenated."""
+    parts = [t.notes.numpy() for t in score.tracks if len(t.notes) and (drums is None or t.is_drum == drums)]
+    if not parts:
+        return {k: np.zeros(0, np.int64) for k in ("time", "duration", "pitch", "end")}
+    out = {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in ("time", "duration", "pitch")}
+    return {**out, "end": out["time"] + out["duration"]}
+
+
+def band():
+    """Two pitched tracks, an empty one and a drum track between them, in 6/8."""
+    score = make([(0, 18, 67), (18, 9, 69), (27, 9, 71), (36, 36, 72)], tpq=12, drums=[0, 3, 4, 6, 8, 12, 16, 20],
+                 time_signature=(6, 8))
+    score.tracks.append(symusic.Track("Empty", 0, False, []))
+    score.tracks.append(symusic.Track("Bass", 32, False, [symusic.Note(0, 36, 43, 70), symusic.Note(36, 36, 38, 70)]))
+    return score
+
+
+def test_piece_reads_the_notes_as_the_tracks_hold_them():
+    score = band()
+    piece = M.Piece(score)
+    for drums in (False, True, None):
+        expected = tracks_read_one_by_one(score, drums)
+        got = piece.notes(drums)
+        for key in expected:
+            assert got[key].tolist() == expected[key].tolist(), (drums, key)
+    assert [t["pitch"].tolist() for t in piece.tracks()] == [[67, 69, 71, 72], [43, 38]]
+    assert [t["time"].tolist() for t in piece.tracks(drums=True)] == [[0, 3, 4, 6, 8, 12, 16, 20]]
+    assert M.Piece.of(piece) is piece
+    with pytest.raises(ValueError):  # shared by every metric, so nobody may write to it
+        piece.notes()["pitch"][0] = 0
+    empty = M.Piece(symusic.Score(480))
+    assert empty.length == 0 and empty.notes()["pitch"].size == 0 and empty.top_voice["pitch"].size == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 10), st.integers(50, 60)), max_size=12),
+                min_size=1, max_size=3),
+       st.booleans())
+def test_top_voice_is_the_melody_skyline(parts, first_is_drum):
+    score = symusic.Score(4)
+    for i, notes in enumerate(parts):
+        score.tracks.append(symusic.Track(f"t{i}", 0, i == 0 and first_is_drum,
+                                          [symusic.Note(t, d, p, 80) for t, d, p in notes]))
+    expected = tracks_read_one_by_one(melody(score), False)
+    got = M.Piece(score).top_voice
+    for key in ("time", "duration", "pitch"):
+        assert got[key].tolist() == expected[key].tolist(), key
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 70), st.integers(0, 9), st.integers(40, 80)), min_size=1, max_size=25),
+       st.integers(3, 16))
+def test_rhythm_metrics_match_a_dense_bar_pattern(notes, unit):
+    s = make(notes)
+    end = max(t + d for t, d, _ in notes)
+    bars = end // unit + 1
+    pattern = np.zeros((bars, unit), bool)  # MusPy's construction: a row a bar, a column a tick
+    touched = np.zeros(bars, bool)
+    for t, d, _ in notes:
+        pattern[t // unit, t % unit] = True
+        touched[t // unit:(t + d) // unit + 1] = True
+    groove = 1 - np.count_nonzero(pattern[:-1] != pattern[1:]) / (unit * (bars - 1)) if bars > 1 else math.nan
+    got = M.groove_consistency(s, unit)
+    assert (math.isnan(got) and math.isnan(groove)) or got == pytest.approx(groove)
+    if end:
+        assert M.empty_measure_rate(s, unit) == pytest.approx(1 - touched.sum() / bars)
+
+
+def alone(score):
+    """Every metric of piece_metrics, each called on its own with the score (nothing shared)."""
+    key = M.score_key(score) or M.key_estimate(score)[:2]
+    signatures = score.time_signatures
+    numerator = min(signatures, key=lambda x: x.time).numerator if len(signatures) else 4
+    per_quarter, per_bar = M.note_density(score)
+    plain = ("pitch_range", "n_pitches_used", "n_pitch_classes_used", "pitch_entropy", "pitch_class_entropy",
+             "scale_consistency", "key_strength", "mean_interval", "polyphony", "polyphony_rate",
+             "empty_beat_rate", "empty_measure_rate", "groove_consistency", "drum_pattern_consistency")
+    return {**{name: float(getattr(M, name)(score)) for name in plain},
+            "pitch_in_scale_rate": M.pitch_in_scale_rate(score, *key),
+            "notes_per_quarter": per_quarter, "notes_per_bar": per_bar,
+            "drum_in_pattern_rate": M.drum_in_pattern_rate(score, "triple" if numerator % 3 == 0 else "duple")}
+
+
+def same_values(a, b):
+    return set(a) == set(b) and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def test_one_shared_piece_gives_every_metric_as_computed_alone(bach):
+    scores = [*list(bach)[:30], band(), make(PIECE), symusic.Score(4)]
+    table = M.metric_table([M.Piece(s) for s in scores])
+    for i, score in enumerate(scores):
+        shared = M.piece_metrics(M.Piece(score))
+        assert same_values(shared, alone(score)), i
+        assert same_values(shared, {k: table[k][i] for k in M.METRICS}), i
+    # The drum and 6/8 paths are exercised, not only NaN.
+    drums = M.piece_metrics(band())
+    # tpq 12: the triple grid (6/8) is ticks 0, 4, 8 of a beat, the duple grid ticks 0, 3, 6, 9.
+    assert drums["drum_in_pattern_rate"] == pytest.approx(6 / 8)
+    assert M.drum_in_pattern_rate(band(), "duple") == pytest.approx(4 / 8)
+    assert drums["drum_pattern_consistency"] == pytest.approx(6 / 8)
+    assert drums["polyphony"] == pytest.approx(2.0) and drums["mean_interval"] == pytest.approx(5 / 3)

@@ -8,10 +8,14 @@ import symusic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadenza.evaluate.compare import FEATURES, compare_sets, features, kde
+from cadenza.evaluate import metrics
+from cadenza.evaluate.compare import FEATURES, compare_sets, feature_matrix, features, kde
+from cadenza.evaluate.metrics import metric_table
 from cadenza.evaluate.novelty import NoveltyIndex, events
-from cadenza.evaluate.structure import plot_self_similarity, self_similarity, structure
+from cadenza.evaluate.structure import bar_features, plot_self_similarity, self_similarity, structure
+from cadenza.evaluate.suite import PieceSet, Reference, evaluate_set
 from cadenza.music.suffix_automaton import SuffixAutomaton
+from cadenza.music.transforms import bar_starts
 
 
 def tune(pitches, dur=480, tpq=480):
@@ -128,3 +132,47 @@ def test_self_similarity_of_abab(tmp_path):
     assert scores["max_lag_score"] == pytest.approx(1.0)
     path = plot_self_similarity(s, tmp_path / "ssm.png") and tmp_path / "ssm.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 120), st.integers(0, 50), st.integers(40, 80)), min_size=1, max_size=20),
+       st.sampled_from([(4, 4), (3, 4), (6, 8)]), st.integers(0, 60))
+def test_bar_chroma_splits_each_note_over_its_bars(notes, signature, change):
+    s = symusic.Score(8)
+    s.time_signatures.append(symusic.TimeSignature(0, *signature))
+    s.time_signatures.append(symusic.TimeSignature(change // 8 * 8 + 8, 2, 4))  # a later change of metre
+    s.tracks.append(symusic.Track("P", 0, False, [symusic.Note(t, d, p, 80) for t, d, p in notes]))
+    end = max(t + d for t, d, _ in notes)
+    starts = bar_starts(s, max(end - 1, 0))
+    bounds = [*starts, max(end, starts[-1] + 1)]
+    expected = np.zeros((len(starts), 12))
+    for t, d, p in notes:  # note by note, bar by bar
+        for b in range(len(starts)):
+            expected[b, p % 12] += max(0, min(t + d, bounds[b + 1]) - max(t, bounds[b]))
+    assert bar_features(s, "chroma").tolist() == expected.tolist()
+
+
+def test_evaluate_set_reads_each_piece_once_and_matches_each_measure_alone(bach, monkeypatch):
+    chorales = list(bach)
+    train, test, generated = chorales[:24], chorales[24:30], chorales[30:40]
+    reference = Reference("bach", PieceSet("train", [f"t{i}" for i in range(24)], train),
+                          PieceSet("test", [f"s{i}" for i in range(6)], test))
+    reference.prepare()
+    reads = []
+    read = metrics.Piece.__init__
+    monkeypatch.setattr(metrics.Piece, "__init__", lambda self, score: reads.append(score) or read(self, score))
+    result = evaluate_set(PieceSet("generated", [f"g{i}" for i in range(10)], generated), reference)
+    assert len(reads) == len(generated)  # one Piece a piece, shared by metrics, features, novelty, structure
+    monkeypatch.undo()
+
+    alone = metric_table(generated)
+    for name, values in result.metrics.items():
+        np.testing.assert_array_equal(values, alone[name], err_msg=name)
+    assert result.structure == [structure(s) for s in generated]
+    index = NoveltyIndex(train, ids=reference.train.names)
+    assert [n.as_dict() for n in result.novelty] == [index.measure(s).as_dict() for s in generated]
+    expected = compare_sets(generated, train)
+    for name in FEATURES:
+        assert (result.comparison[name].oa, result.comparison[name].kl) == (expected[name].oa, expected[name].kl)
+    for name, matrix in feature_matrix(generated).items():
+        np.testing.assert_array_equal(matrix, np.stack([features(s)[name] for s in generated]), err_msg=name)

@@ -72,7 +72,8 @@ def test_plot_draws_one_colour_a_track_and_bar_lines(tmp_path):
     fig = plot_piano_roll(score, tmp_path / "roll.png", title="t")
     assert (tmp_path / "roll.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ax = fig.axes[0]
-    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    notes = [c for c in ax.collections if c.get_label() != "bar lines"]
+    colours = [tuple(c.get_facecolor()[0]) for c in notes]
     assert len(colours) == 2 and colours[0] != colours[1]
-    bar_lines = [line for line in ax.lines if line.get_xdata()[0] == line.get_xdata()[1]]
-    assert [line.get_xdata()[0] for line in bar_lines] == [0.0]  # one 4/4 bar of 4 quarters
+    bar_lines, = [c for c in ax.collections if c.get_label() == "bar lines"]  # all bars, one collection
+    assert [segment[0][0] for segment in bar_lines.get_segments()] == [0.0]  # one 4/4 bar of 4 quarters

@@ -104,7 +104,7 @@ def test_technique_options_come_from_its_dataclasses(app):
 
 
 @pytest.mark.parametrize("source, options, expected", [
-    ("model:lsystem", {"iterations": -3}, "iterations must be between"),
+    ("model:lsystem", {"iterations": -3}, "'iterations' must be between 0 and 64"),
     ("model:lsystem", {"no_such_option": 1}, "unknown lsystem option"),
     ("model:markov", {}, "train it in the Train tab"),
     ("model:genetic", {"task": "harmonize", "melody": "/etc/passwd"}, "uploaded through the page"),
@@ -232,3 +232,18 @@ def test_cli_warns_off_loopback(monkeypatch, capsys):
     assert "warning: listening on 0.0.0.0" in " ".join(captured.err.split())
     assert calls[0][:2] == ("0.0.0.0", 7999)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+def test_unknown_options_presets_and_models_are_refused_through_the_api(app):
+    _, client, runs, _ = app
+    for options, expected in [({"bogus": 1}, "unknown markov option 'bogus'"),
+                              ({"order": 4}, "order: a trained run keeps the settings it was trained with"),
+                              ({"sampling": {"bogus": 1}}, "unknown markov sampling option 'bogus'"),
+                              ({"length": 10**6}, "length: at most 4096 in the studio")]:
+        status = generate(client, "run:tiny-markov", options)["status"]
+        assert status.startswith("**Error:**") and expected in status and "\n" not in status
+    status = client.predict("markov", "tunes", "markov-turbo", "turbo", api_name="/train")
+    assert status.startswith("**Error:** unknown preset 'turbo' for markov")
+    status = client.predict("nosuch", "tunes", "nosuch-tunes", "", api_name="/train")
+    assert status.startswith("**Error:** unknown model 'nosuch' (models that train: ")
+    assert not (runs / "markov-turbo").exists() and not (runs / "nosuch-tunes").exists()

@@ -23,13 +23,68 @@ from cadenza.errors import CadenzaError
 KINDS = ("text", "file", "run")
 
 
-def option(default: Any, help: str, kind: str | None = None, **metadata) -> Any:
-    """A config field with its help text (shown by ``--help`` and the studio) and, for a text
-    field that names a file or a run directory, its ``kind`` (see :data:`KINDS`)."""
+@dataclass(frozen=True)
+class Range:
+    """The numbers a numeric option accepts: from ``min`` to ``max`` inclusive, or strictly
+    ``above`` / ``below`` a bound (None: no bound on that side)."""
+
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def __post_init__(self):
+        if (self.min is not None and self.above is not None) or (self.max is not None and self.below is not None):
+            raise ValueError("a range takes min or above, and max or below, not both")
+
+    def __contains__(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return ((self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+                and (self.above is None or value > self.above) and (self.below is None or value < self.below))
+
+    def __str__(self) -> str:
+        """In words: "between 1 and 8", "at least 0", "above 0 and at most 1"."""
+        if self.min is not None and self.max is not None:
+            return f"between {_number(self.min)} and {_number(self.max)}"
+        low = (f"at least {_number(self.min)}" if self.min is not None else
+               f"above {_number(self.above)}" if self.above is not None else None)
+        high = (f"at most {_number(self.max)}" if self.max is not None else
+                f"below {_number(self.below)}" if self.below is not None else None)
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+    def check(self, value: Any, what: str) -> Any:
+        """``value`` (None, a number or a list of numbers) when every number is in range; else one
+        clear error naming ``what`` ("--seed", "markov option 'order'")."""
+        numbers = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+        for number in numbers:
+            if number not in self:
+                raise CadenzaError(f"{what} must be {self}, got {_number(number)}")
+        return value
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# Seeds of every kind (generation, training, noise): what numpy, torch and Python's random all take.
+SEED = Range(0, 2**32 - 1)
+
+
+def option(default: Any, help: str, kind: str | None = None, *, min: float | None = None,
+           max: float | None = None, above: float | None = None, below: float | None = None,
+           **metadata) -> Any:
+    """A config field with its help text (shown by ``--help`` and the studio); for a text field
+    that names a file or a run directory, its ``kind`` (see :data:`KINDS`); for a number (or a
+    list of numbers), the range it must lie in: ``min``/``max`` inclusive, ``above``/``below``
+    strict. The range is checked by :func:`build_dataclass` and by the CLI before any work starts,
+    and shown in the help."""
     if kind is not None:
         if kind not in KINDS:
             raise ValueError(f"unknown option kind {kind!r} (known: {', '.join(KINDS)})")
         metadata = {**metadata, "kind": kind}
+    if (min, max, above, below) != (None, None, None, None):
+        metadata = {**metadata, "range": Range(min, max, above, below)}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
     return field(default=default, metadata={"help": help, **metadata})
@@ -50,6 +105,7 @@ class Field:
     help: str
     optional: bool
     choices: tuple = ()
+    range: Range | None = None  # for numbers: the values allowed (see :func:`option`)
 
     @property
     def label(self) -> str:
@@ -85,18 +141,23 @@ def fields_of(cls: type) -> list[Field]:
             kind = "str"
         if isinstance(default, (list, tuple)):
             default = ",".join(map(str, default))
-        out.append(Field(f.name, kind, default, help_text, optional, choices))
+        out.append(Field(f.name, kind, default, help_text, optional, choices, f.metadata.get("range")))
     return out
 
 
 def build_dataclass(cls: type, values: dict, what: str):
-    """``cls(**values)`` with one clear error for unknown names and wrong types."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    """``cls(**values)`` with one clear error for unknown names, wrong types and numbers out of
+    their declared range."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise CadenzaError(f"unknown {what} {unknown[0]!r} (known: {', '.join(sorted(names)) or 'none'})")
+        raise CadenzaError(f"unknown {what} {unknown[0]!r} (known: {', '.join(sorted(fields)) or 'none'})")
     hints = typing.get_type_hints(cls)
-    checked = {k: coerce(v, hints[k], f"{what} {k!r}") for k, v in values.items()}
+    checked = {}
+    for name, value in values.items():
+        checked[name] = coerce(value, hints[name], f"{what} {name!r}")
+        if "range" in fields[name].metadata:
+            fields[name].metadata["range"].check(checked[name], f"{what} {name!r}")
     try:
         return cls(**checked)
     except (TypeError, ValueError) as exc:
@@ -146,7 +207,7 @@ def coerce(value: Any, hint: Any, what: str) -> Any:
         if hint is float:
             number = float(value)
             if not math.isfinite(number):
-                raise ValueError(value)
+                raise CadenzaError(f"{what} must be a finite number, got {value!r}")
             return number
         if hint is str:
             return str(value)

@@ -1,14 +1,16 @@
-"""Small helpers shared by every layer: atomic writes, stable hashing, torch's thread count."""
+"""Small helpers shared by every layer: atomic writes, stable hashing, torch's thread count,
+progress bars."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -30,6 +32,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is None or exc.filename not in (None, str(tmp)):
+            raise
+        # A write that failed (a full disk says nothing of the file) names the file meant,
+        # not the hidden temporary one, which is removed below.
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -80,8 +88,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def stable_hash(text: str) -> int:
-    """A hash of ``text`` that is the same in every process and on every machine."""
-    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
+    """A hash of ``text`` that is the same in every process and on every machine.
+
+    A file name that is not valid UTF-8 (which Python keeps as lone surrogates)
+    hashes as the bytes the file system holds; every other text is unchanged.
+    """
+    return int.from_bytes(hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest()[:8], "big")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print or draw: the bytes of a file name that are not UTF-8 show as
+    ``\\xff`` escapes, where the lone surrogates Python keeps for them would crash an encoder."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file name gave
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 _THREADS_LOCK = threading.Lock()
@@ -91,8 +113,10 @@ _THREADS_BEFORE = 0  # the count to restore when the last one leaves
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread: one-token steps are too small to split across threads, and
-    on a busy CPU threads only contend.
+    """Run torch on one intra-op thread: one-token steps and audio blocks are too small to split
+    across threads, and on a busy CPU threads only contend (a 30 s DDSP render: 0.5 s on one
+    thread, 2.1 s on torch's default two, same run; see benchmarks/bench_audio.py). The token
+    samplers, the audio models' generate and every audio path of the CLI and the studio use it.
 
     Torch's thread count belongs to the process, so the calls share it: the
     first one in sets it to 1 and the last one out restores what it was,
@@ -113,3 +137,36 @@ def one_thread() -> Iterator[None]:
             _THREADS_USERS -= 1
             if _THREADS_USERS == 0:
                 torch.set_num_threads(_THREADS_BEFORE)
+
+
+def no_grad(method: Callable) -> Callable:
+    """``@torch.no_grad()`` for a module that imports torch only when it computes: torch is
+    imported at the first call, not when the module is (``cadenza generate MODEL --help``
+    reads a model's options without waiting for torch)."""
+
+    @functools.wraps(method)
+    def without_gradients(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return method(*args, **kwargs)
+
+    return without_gradients
+
+
+@contextlib.contextmanager
+def progress_bar(total: float, description: str, enabled: bool = True) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar with the time left, on stderr when it is a terminal; yields its
+    ``advance(amount)`` (which does nothing when there is no bar)."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _amount: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda amount: bar.advance(task, amount)

@@ -46,9 +46,12 @@ class TrainedRun:
 
 def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: str | None = None,
           config: dict | None = None, trainer=None, split: str = "train", progress: bool = True,
-          on_stage: Callable[[str], None] | None = None) -> TrainedRun:
+          on_stage: Callable[[str], None] | None = None, restart: bool = False) -> TrainedRun:
     """Create model ``name``, fit it on ``data`` (validating on its valid split), evaluate it
-    there and save it to ``out``. Running it again with the same ``out`` resumes training."""
+    there and save it to ``out``. Running it again with the same ``out`` resumes training
+    from its newest good checkpoint; ``restart`` starts training afresh instead, removing
+    the checkpoints only (:func:`cadenza.train.engine.start_afresh`: samples, logs and
+    other files stay). Ctrl-C raises :class:`cadenza.train.engine.TrainingInterrupted`."""
     from cadenza.models.base import create
 
     stage = on_stage or (lambda _text: None)
@@ -57,6 +60,13 @@ def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: st
     pieces = training_data(type(model), data, split, progress)
     valid = _valid_split(type(model), data, progress) if split == "train" else None
     out = Path(out)
+    if restart and (out / "checkpoints").is_dir():
+        # Only now that the model and its data are known to be good: a typo must not cost
+        # the run its checkpoints.
+        from cadenza.train.engine import start_afresh
+
+        removed = start_afresh(out)
+        stage(f"starting afresh: removed {len(removed)} checkpoint files from {out / 'checkpoints'}")
     stage(f"training on {len(pieces)} {'clips' if model.domain == 'audio' else 'pieces'}")
     started = time.perf_counter()
     model.fit(pieces, valid=valid, workdir=out, progress=progress, trainer=trainer)

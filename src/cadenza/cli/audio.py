@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 import typer
 
-from cadenza.cli.app import app, console
+from cadenza.cli.app import app, check_range, console, number_option, seed_option
+from cadenza.config import SEED, Range
 from cadenza.errors import CadenzaError
+from cadenza.utils import one_thread
+
+MAX_TRANSFER_MINUTES = 20.0  # a longer recording is refused from its header (--max-minutes)
 
 
 def _model_with(run: Path, ability: type, what: str, example: str):
@@ -39,7 +42,8 @@ def render_with_model(source: Path, out: Path, run: Path, seed: int = 0) -> None
     model = _instrument(run)
     score = read_score(source)
     started = time.perf_counter()
-    audio = model.render_score(score, seed=seed)
+    with one_thread():
+        audio = model.render_score(score, seed=seed)
     elapsed = time.perf_counter() - started
     audio.write(out)
     console.print(f"{out}: {audio.seconds:.1f} s of audio played by {run}, "
@@ -77,14 +81,15 @@ def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
 
 
 def transfer_command() -> click.Command:
-    def callback(source: Path, model_dir: Path, out: Path, seed: int, **options):
+    def callback(source: Path, model_dir: Path, out: Path, seed: int, max_minutes: float, **options):
         from cadenza.audio.io import Audio
         from cadenza.models.abilities import Transfer
 
         model = _model_with(model_dir, Transfer, "a model that transforms audio", "ddsp")
-        audio = Audio.read(source)
+        audio = Audio.read(source, max_seconds=max_minutes * 60)
         started = time.perf_counter()
-        result, notes = model.transfer(audio, seed=seed, **{k: v for k, v in options.items() if v is not None})
+        with one_thread():
+            result, notes = model.transfer(audio, seed=seed, **{k: v for k, v in options.items() if v is not None})
         elapsed = time.perf_counter() - started
         for note in notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -96,7 +101,11 @@ def transfer_command() -> click.Command:
         click.Option(["--model", "-m", "model_dir"], type=click.Path(path_type=Path), required=True,
                      help="Trained run of a model that transforms audio (ddsp, ...)."),
         click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True, help="Audio file to write."),
-        click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of the model's noise."),
+        click.Option(["--seed"], type=int, default=0, show_default=True, callback=check_range(SEED),
+                     help=f"Seed of the model's noise.  [{SEED}]"),
+        click.Option(["--max-minutes"], type=float, default=MAX_TRANSFER_MINUTES, show_default=True,
+                     callback=check_range(Range(above=0)),
+                     help="Longest recording taken; a longer one is refused before it is decoded.  [above 0]"),
     ]
     return TransferCommand("transfer", params=params, callback=callback,
                            help="Transform a recording with a trained model (timbre transfer: its pitch and "
@@ -108,10 +117,10 @@ def transfer_command() -> click.Command:
 def stream_command(
     model_dir: Path = typer.Option(..., "--model", "-m", help="Trained run of a model that streams (ddsp, ...)."),
     midi: Path = typer.Option(..., "--midi", help="Score to play (any readable format)."),
-    block: int = typer.Option(256, help="Samples a block (a multiple of the model's hop)."),
+    block: int = number_option(256, help="Samples a block (a multiple of the model's hop).", min=1, max=65_536),
     out: Path = typer.Option(..., "--out", "-o", help="Audio file to write."),
-    seed: int = typer.Option(0, help="Seed of the noise source."),
-    threads: int = typer.Option(1, help="Torch threads (1: what a live audio thread gets)."),
+    seed: int = seed_option("Seed of the noise source."),
+    threads: int = number_option(1, help="Torch threads (1: what a live audio thread gets).", min=1, max=256),
 ) -> None:
     """Run the live streaming path offline, block by block, and report its latency.
 
@@ -124,9 +133,11 @@ def stream_command(
 
     model = _instrument(model_dir)
     score = read_score(midi)
-    torch.set_num_threads(max(1, threads))
     meter = LatencyMeter(model.sample_rate)
-    audio = run_blocks(model.stream(seed), model.score_blocks(score, block), meter)
+    with one_thread():
+        if threads != 1:
+            torch.set_num_threads(max(1, threads))  # asked for: the stream measured on more threads
+        audio = run_blocks(model.stream(seed), model.score_blocks(score, block), meter)
     write_audio(out, audio, model.sample_rate)
     r = meter.report()
     console.print(f"{out}: {audio.shape[-1] / model.sample_rate:.1f} s in {r['blocks']} blocks of {block}; "
@@ -138,8 +149,9 @@ def stream_command(
 def play_command(
     model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp)."),
     port: str | None = typer.Option(None, help="MIDI input port [default: the first one]."),
-    block: int = typer.Option(256, help="Samples a block."),
-    seconds: float | None = typer.Option(None, help="Stop after this long [default: until Ctrl-C]."),
+    block: int = number_option(256, help="Samples a block.", min=1, max=65_536),
+    seconds: float | None = number_option(None, help="Stop after this long [default: until Ctrl-C].",
+                                          above=0, max=86_400),
 ) -> None:
     """Play a learned instrument live from a MIDI keyboard to the sound card."""
     model = _instrument(model_dir)
@@ -178,14 +190,13 @@ def _live_devices(port: str | None):
 
 
 def play_live(model, sounddevice, midi_in, block: int, seconds: float | None) -> None:
-    import torch
+    import numpy as np
 
     from cadenza.realtime.stream import LatencyMeter
 
     hop, rate = model.hop, model.sample_rate
     if block < hop or block % hop:
         raise CadenzaError(f"--block must be a multiple of the model's hop ({hop} samples), got {block}")
-    torch.set_num_threads(1)
     tracker, stream, meter = model.tracker(), model.stream(0), LatencyMeter(rate)
     stream.init_state()
 
@@ -199,7 +210,8 @@ def play_live(model, sounddevice, midi_in, block: int, seconds: float | None) ->
         outdata[:, 0] = np.clip(audio[0], -1, 1)
 
     console.print(f"playing {model.name} at {rate} Hz, {block}-sample blocks; Ctrl-C stops")
-    with sounddevice.OutputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32", callback=callback):
+    with one_thread(), sounddevice.OutputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32",
+                                                callback=callback):
         started = time.perf_counter()
         try:
             while seconds is None or time.perf_counter() - started < seconds:

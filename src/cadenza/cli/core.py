@@ -15,8 +15,11 @@ import click
 import typer
 from rich.table import Table
 
-from cadenza.cli.app import app, console
+from cadenza.cli.app import app, check_range, console, number_option, seed_option
+from cadenza.config import SEED, Range
 from cadenza.errors import CadenzaError
+
+PIECES = Range(1, 10_000)  # how many pieces one `cadenza generate` writes
 
 # --- models --------------------------------------------------------------------------------
 
@@ -55,7 +58,11 @@ def options_from(cls: type) -> list[click.Option]:
             continue
         kind = {"choice": click.Choice([str(c) for c in f.choices]), "int": click.INT, "float": click.FLOAT,
                 "file": click.Path(dir_okay=False)}.get(f.kind, click.STRING)
-        options.append(click.Option([flag, f.name], type=kind, default=None, help=help_text))
+        # a list of numbers stays text here (build_dataclass splits it and checks each number)
+        check = check_range(f.range) if f.range is not None and f.kind in ("int", "float") else None
+        if f.range is not None:
+            help_text += f"  [{f.range}]"
+        options.append(click.Option([flag, f.name], type=kind, default=None, help=help_text, callback=check))
     return options
 
 
@@ -92,14 +99,15 @@ class _ModelGroup(click.Group):
         return not self._trained_only or cls.learns_from_data
 
     def get_command(self, ctx, name):
-        from cadenza.models.base import available, is_run, load
+        # Only the model asked for is imported (and a run's weights are loaded only when the
+        # command runs), so that `cadenza generate markov --help` imports no neural network code.
+        from cadenza.models.base import find, is_run, run_class
 
-        models = available()
-        if name in models and self._listed(models[name]):
-            return self._build(name, models[name], None)
+        cls = find(name)
+        if cls is not None and self._listed(cls):
+            return self._build(name, cls, None)
         if self._accepts_runs and is_run(name):
-            model = load(name)
-            return self._build(name, type(model), model)
+            return self._build(name, run_class(name), name)
         return None
 
     def resolve_command(self, ctx, args):
@@ -117,18 +125,19 @@ class _ModelGroup(click.Group):
 
 
 def _train_command(name: str, cls, _run) -> click.Command:
-    def callback(data, split, out, preset=None, **params):
+    def callback(data, split, out, preset=None, restart=False, **params):
         from cadenza import workflow
         from cadenza.train import TrainerOptions
 
-        if (out / "checkpoints" / "last.ckpt").is_file():
-            console.print(f"resuming from {out / 'checkpoints' / 'last.ckpt'}")
+        if not restart and any((out / "checkpoints").glob("*.ckpt")):
+            # which one (the newest good checkpoint) the engine decides, and says when it is not last.ckpt
+            console.print(f"resuming from the checkpoints in {out / 'checkpoints'}")
         try:
             trainer = TrainerOptions.of(values_of(TrainerOptions, params))
         except ValueError as exc:
             raise CadenzaError(f"invalid trainer option: {exc}") from None
         run = workflow.train(name, data, out, preset=preset, config=values_of(cls.Config, params),
-                             trainer=trainer, split=split,
+                             trainer=trainer, split=split, restart=restart,
                              on_stage=lambda text: console.print(text, style="dim"))
         summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
         console.print(f"trained {run.model!r} on {run.examples} {'clips' if cls.domain == 'audio' else 'pieces'} "
@@ -155,18 +164,23 @@ def _train_command(name: str, cls, _run) -> click.Command:
         from cadenza.train import TrainerOptions
 
         params += options_from(TrainerOptions)
+        params.append(click.Option(["--restart"], is_flag=True, default=False,
+                                   help="Train afresh instead of resuming: removes the run's training "
+                                        "checkpoints (samples, logs and other files stay)."))
     doc = (cls.__doc__ or "").strip().splitlines()
     return click.Command(name, params=params, callback=callback, help=doc[0] if doc else None)
 
 
-def _generate_command(name: str, cls, run) -> click.Command:
+def _generate_command(name: str, cls, run: str | None) -> click.Command:
+    """``cadenza generate NAME``: a new model of class ``cls``, or the trained ``run`` directory."""
+
     def callback(out, n, seed, formats, **params):
         from cadenza.models.abilities import Reports
-        from cadenza.models.base import create
+        from cadenza.models.base import create, load
         from cadenza.workflow import parse_formats, write_pieces
 
         chosen = parse_formats(formats)
-        model = run if run is not None else create(name, **values_of(cls.Config, params))
+        model = load(run) if run is not None else create(name, **values_of(cls.Config, params))
         prefix = f"{Path(name).name if run is not None else name}-s{seed}"
         sampling = values_of(cls.Sampling, params)
         started = time.perf_counter()
@@ -182,10 +196,10 @@ def _generate_command(name: str, cls, run) -> click.Command:
     params = [
         click.Option(["--out", "-o"], type=click.Path(path_type=Path), required=True,
                      help="Folder for the generated files."),
-        click.Option(["-n"], type=click.IntRange(1, 10_000), default=1, show_default=True,
-                     help="How many pieces."),
-        click.Option(["--seed", "-s"], type=int, default=0, show_default=True,
-                     help="Random seed: the same seed gives the same pieces."),
+        click.Option(["-n"], type=int, default=1, show_default=True, callback=check_range(PIECES),
+                     help=f"How many pieces.  [{PIECES}]"),
+        click.Option(["--seed", "-s"], type=int, default=0, show_default=True, callback=check_range(SEED),
+                     help=f"Random seed: the same seed gives the same pieces.  [{SEED}]"),
         click.Option(["--formats"], default="mid,png", show_default=True,
                      help="Files to write for each score, from mid, musicxml, wav, png (audio is written "
                           "as WAV)."),
@@ -216,7 +230,7 @@ def render_command(
     out: Path = typer.Argument(..., help="Audio file to write (.wav, .flac or .ogg)."),
     soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) [default: $CADENZA_SOUNDFONT, else "
                                           "FluidR3_GM when installed, else TimGM6mb.sf2 from pretty_midi]."),
-    sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
+    sample_rate: int = number_option(22050, help="Sample rate in Hz.", min=8000, max=192_000),
     stereo: bool = typer.Option(False, help="Write two channels."),
     model: Path | None = typer.Option(None, "--model", help="Play the score with a trained audio "
                                          "instrument (a ddsp run) instead of the SoundFont."),
@@ -225,6 +239,7 @@ def render_command(
     from cadenza.audio.io import write_audio
     from cadenza.music.io import read_score
     from cadenza.music.render import render
+    from cadenza.utils import printable
 
     if model is not None:
         from cadenza.cli.audio import render_with_model
@@ -237,7 +252,8 @@ def render_command(
     write_audio(out, audio, sample_rate)
     seconds = audio.shape[-1] / sample_rate
     speed = seconds / max(elapsed, 1e-9)
-    console.print(f"{out}: {seconds:.1f} s of audio, rendered {speed:.0f}x faster than real time")
+    console.print(f"{printable(str(out))}: {seconds:.1f} s of audio, rendered {speed:.0f}x faster than real time",
+                  markup=False)
 
 
 @app.command("plot")
@@ -249,18 +265,19 @@ def plot_command(
     """Draw a score as a piano roll with bar lines, one colour a track."""
     from cadenza.music.io import read_score
     from cadenza.music.plot import plot_piano_roll
+    from cadenza.utils import printable
 
     if out.suffix.lower() != ".png":
         raise CadenzaError(f"{out}: plots are written as .png")
     plot_piano_roll(read_score(source), out, title=title or source.name)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {printable(str(out))}", markup=False)  # a file name, as the OS gives it
 
 
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Folder for the demo's files."),
-    n: int = typer.Option(4, "-n", min=1, max=64, help="How many melodies."),
-    seed: int = typer.Option(0, help="Random seed."),
+    n: int = number_option(4, "-n", help="How many melodies.", min=1, max=64),
+    seed: int = seed_option("Random seed."),
 ) -> None:
     """Train a Markov chain on Bach chorale melodies and write MIDI, MusicXML, WAV and PNG."""
     from cadenza.demo import run_demo

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cadenza.cli.app import app, console
+from cadenza.cli.app import app, console, number_option
 
 corpus_app = typer.Typer(help="List, build and inspect corpora and audio sets.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
@@ -54,7 +54,7 @@ def corpus_list() -> None:
 @corpus_app.command("build")
 def corpus_build(
     name: str = typer.Argument(..., help="Corpus or audio set name (see `cadenza corpus list`) or a folder of scores."),
-    workers: int | None = typer.Option(None, help="Parallel parser processes [default: all cores]."),
+    workers: int | None = number_option(None, help="Parallel parser processes [default: all cores].", min=1, max=256),
     force: bool = typer.Option(False, help="Rebuild even when the cache is current."),
 ) -> None:
     """Parse a corpus, or render an audio set, once into the cache ($CADENZA_CACHE, default ~/.cache/cadenza)."""
@@ -86,8 +86,12 @@ def corpus_info(name: str = typer.Argument(..., help="Corpus or audio set name, 
     if name in AUDIO_SETS or is_audio_folder(name):
         _audio_info(name)
         return
+    from rich.markup import escape
+
+    from cadenza.utils import printable
+
     whole = corpus(name)
-    table = Table(title=f"{whole.name}")
+    table = Table(title=escape(printable(whole.name)))  # a folder's name: not markup
     for column in ("split", "pieces", "notes", "mean length (quarters)", "tracks a piece"):
         table.add_column(column, justify="right")
     for split in ("train", "valid", "test", "all"):
@@ -139,9 +143,15 @@ def _audio_info(name: str) -> None:
 
 
 def _report_errors(errors: list[dict], what: str = "pieces") -> None:
+    from cadenza.utils import printable
+
     if errors:
         console.print(f"[yellow]{len(errors)} {'bad' if what != 'pieces' else 'unreadable'} {what} skipped:[/]")
         for error in errors[:10]:
-            console.print(f"  {error['path']}: {error['error']}", highlight=False)
+            path, reason = error["path"], error["error"]
+            reason = reason.removeprefix(f"{path}: ")  # most reasons start with the path already
+            # file names as the OS gives them: not markup, bytes that are not UTF-8 escaped, and
+            # whole (soft_wrap: the terminal folds a long line, rich would cut the path in two)
+            console.print(f"  {printable(path)}: {printable(reason)}", highlight=False, markup=False, soft_wrap=True)
         if len(errors) > 10:
             console.print(f"  ... and {len(errors) - 10} more")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cadenza.cli.app import app, console
+from cadenza.cli.app import app, console, number_option, seed_option
 
 
 @app.command("finetune")
@@ -16,13 +16,14 @@ def finetune_command(
                                                "causal-LM directory (a hub id where the hub is reachable)."),
     data: str = typer.Option(..., "--data", "-d", help="Corpus name (essen, ryans, bach, ...) or a folder of scores."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to write (re-running it resumes)."),
-    max_steps: int = typer.Option(300, help="Optimiser steps."),
-    max_minutes: float | None = typer.Option(None, help="Time budget in minutes."),
-    learning_rate: float = typer.Option(5e-4, help="Peak learning rate (lower than from scratch)."),
-    batch_size: int | None = typer.Option(None, help="Sequences a batch [default: the checkpoint's]."),
-    steps_per_epoch: int = typer.Option(50, help="Steps between validation and checkpoints."),
-    patience: int = typer.Option(5, help="Early stopping patience in epochs (0: never)."),
-    seed: int = typer.Option(0, help="Seed of data order and dropout."),
+    max_steps: int = number_option(300, help="Optimiser steps.", min=1, max=10_000_000),
+    max_minutes: float | None = number_option(None, help="Time budget in minutes.", above=0, max=525_600),
+    learning_rate: float = number_option(5e-4, help="Peak learning rate (lower than from scratch).", above=0, max=10),
+    batch_size: int | None = number_option(None, help="Sequences a batch [default: the checkpoint's].",
+                                           min=1, max=65_536),
+    steps_per_epoch: int = number_option(50, help="Steps between validation and checkpoints.", min=1, max=1_000_000),
+    patience: int = number_option(5, help="Early stopping patience in epochs (0: never).", min=0, max=10_000),
+    seed: int = seed_option("Seed of data order and dropout."),
 ) -> None:
     """Fine-tune a transformer checkpoint on a corpus; prints the valid loss before and after."""
     from cadenza.data.corpora import corpus

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cadenza.cli.app import app, console, err
+from cadenza.cli.app import app, console, err, number_option
 from cadenza.errors import CadenzaError
 
 
@@ -25,7 +25,7 @@ def is_loopback(host: str) -> bool:
 def studio_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback opens the page "
                                                "to your network."),
-    port: int = typer.Option(7860, min=1, max=65535, help="Port to listen on."),
+    port: int = number_option(7860, help="Port to listen on.", min=1, max=65_535),
     runs: Path = typer.Option(Path("runs"), help="Folder of run directories to list, and to train into."),
 ) -> None:
     """Start Cadenza Studio: generate, see, hear, compare and train in a web page."""

@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from cadenza.data.audio_sets import CACHE_VERSION, AudioSet, _cache_root, _load, _save, from_audio
+from cadenza.data.audio_sets import CACHE_VERSION, AudioSet, _cache_root, _save, from_audio, load_cached
 from cadenza.errors import CadenzaError
 
 
@@ -48,8 +48,9 @@ def folder_set(folder: Path, split: str, progress: bool) -> AudioSet:
     fingerprint = hashlib.sha1(json.dumps([(i, p.stat().st_size, p.stat().st_mtime_ns)
                                            for i, p in zip(ids, files)]).encode()).hexdigest()[:16]
     cache = _cache_root() / f"folder-{folder.resolve().name}.v{CACHE_VERSION}-{fingerprint}" / f"{split}.npz"
-    if cache.is_file():
-        return _load(cache, str(folder), split)
+    cached = load_cached(cache, str(folder), split)  # None when missing, or damaged (then rebuilt below)
+    if cached is not None:
+        return cached
     chosen = [(i, p) for i, p in zip(ids, files) if len(files) == 1 or split in ("all", split_of(i))]
     if not chosen:
         raise CadenzaError(f"{folder}: no files in the {split} split ({len(files)} files in all)")

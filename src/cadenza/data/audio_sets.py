@@ -17,7 +17,8 @@ One class (:class:`AudioSet`), two sources:
 Features are computed once into ``$CADENZA_CACHE/audio/`` (an .npz a split
 and a ``summary.json``) with a progress bar; loading is then a file read. A
 rendered set's cache is named after the SoundFont that made it, so sets made
-with two SoundFonts are never mixed up.
+with two SoundFonts are never mixed up. A cache file that was cut short or
+overwritten is found on reading, said so in one line on stderr, and rebuilt.
 
 At ~530 lines this module is a little over the house's 500: the AudioSet, the
 rendering of corpora and the named-set cache are read together; the builders
@@ -32,6 +33,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,11 +413,20 @@ def _save(path: Path, audio_set: AudioSet) -> None:
         np.savez(handle, **arrays)
 
 
+# What reading a damaged .npz raises: not a zip, cut short, an array or a key missing, bad JSON
+_DAMAGED = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile)
+
+
 def _load(path: Path, name: str, split: str) -> AudioSet:
+    """The set saved by :func:`_save` in ``path``; raises one of ``_DAMAGED`` when it is damaged."""
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(bytes(data["meta"]).decode())
         hop = meta["hop"]
         bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
+        frames = {key: len(data[key]) for key in ("f0", "confidence", "loudness")}
+        if set(frames.values()) != {int(bounds[-1])} or len(data["audio"]) != bounds[-1] * hop \
+                or len(meta["ids"]) != len(bounds) - 1:
+            raise ValueError("its arrays disagree on the clips' lengths")
 
         def cut(key, scale=1):
             array = data[key]  # each data[key] reads the whole array again: once, then views of it
@@ -424,6 +435,22 @@ def _load(path: Path, name: str, split: str) -> AudioSet:
         return AudioSet(name, split, meta["sample_rate"], hop, cut("audio", hop), cut("f0"), cut("confidence"),
                         cut("loudness"), cut("velocity") if "velocity" in data else None, meta["ids"],
                         meta.get("labels"), meta.get("errors", []), meta.get("meta", {}))
+
+
+def load_cached(path: Path, name: str, split: str) -> AudioSet | None:
+    """The set cached in ``path``; None when there is none, or when it is damaged: then the
+    file is removed, with a one-line notice, for the caller to build it again."""
+    if not path.is_file():
+        return None
+    try:
+        return _load(path, name, split)
+    except _DAMAGED as exc:
+        from cadenza.data.corpora import cache_notice
+        from cadenza.music.io import one_line
+
+        cache_notice(f"the audio cache {path} is damaged ({one_line(exc)}); rebuilding it")
+        path.unlink(missing_ok=True)
+        return None
 
 
 def concat(parts: list[AudioSet], split: str = "all") -> AudioSet:
@@ -452,11 +479,20 @@ def audio_set(name: str | os.PathLike, split: str = "train", progress: bool = Tr
         if summary(key) is None:
             build(key, progress=progress)
         built = list(summary(key)["splits"])
-        if split == "all":
-            return concat([_load(cache_dir(key) / f"{s}.npz", key, s) for s in built])
-        if split not in built:
+        if split != "all" and split not in built:
             raise CadenzaError(f"audio set {key} has no {split} split")
-        return _load(cache_dir(key) / f"{split}.npz", key, split)
+        wanted = built if split == "all" else [split]
+        parts = [load_cached(cache_dir(key) / f"{s}.npz", key, s) for s in wanted]
+        if None in parts:  # a split's file is missing or was damaged (and removed): build the set again,
+            build(key, force=True, progress=progress, **summary(key).get("sizes", {}))  # to the same size
+            try:
+                parts = [_load(cache_dir(key) / f"{s}.npz", key, s) for s in wanted]
+            except _DAMAGED as exc:  # the disk does not keep what is written to it
+                from cadenza.music.io import one_line
+
+                raise CadenzaError(f"{cache_dir(key)}: the audio cache is damaged again after a rebuild "
+                                   f"({one_line(exc)})") from None
+        return concat(parts) if split == "all" else parts[0]
     folder = Path(name).expanduser()
     if not folder.exists():
         known = ", ".join(AUDIO_SETS)
@@ -487,9 +523,14 @@ def summary(name: str) -> dict | None:
     """What a named set's cache holds (clips, seconds, label counts a split, errors, SoundFont,
     licence, build time), or None when it is not built."""
     try:
-        return json.loads((cache_dir(name) / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads((cache_dir(name) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError: bad JSON, or bytes that are not UTF-8
         return None
+    splits = record.get("splits") if isinstance(record, dict) else None
+    if not isinstance(splits, dict) or not all(isinstance(s, dict) and {"clips", "seconds"} <= s.keys()
+                                               for s in splits.values()):
+        return None  # damaged: build() says so and rebuilds
+    return record
 
 
 def build(name: str, force: bool = False, progress: bool = True, **sizes) -> Path:
@@ -505,6 +546,10 @@ def build(name: str, force: bool = False, progress: bool = True, **sizes) -> Pat
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait, then use its result
         if not force and summary(name) is not None:
             return folder
+        if not force and (folder / "summary.json").exists():
+            from cadenza.data.corpora import cache_notice
+
+            cache_notice(f"the audio cache {folder / 'summary.json'} is damaged; rebuilding it")
         started = time.perf_counter()
         parts = _build_parts(name, progress, sizes)
         for split, part in parts.items():

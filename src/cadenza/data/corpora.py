@@ -6,7 +6,14 @@
 (``$CADENZA_CACHE``, default ``~/.cache/cadenza``): one ``scores.bin`` of
 concatenated MIDI data and one ``index.json``. MIDI keeps what the models use
 (notes, parts as named tracks, time and key signatures, tempo) and symusic
-reads it back in microseconds. Nothing in the cache is unpickled.
+reads it back in microseconds. Nothing in the cache is unpickled. The index
+records the size and SHA-1 of ``scores.bin``: a cache that was cut short or
+overwritten is found on reading, said so in one line on stderr, and rebuilt.
+
+Files in a folder are untrusted: they are parsed in worker processes, so a
+file that crashes its parser (a segmentation fault in C++, memory exhausted)
+kills a worker, not the caller, and is listed as unreadable like any other
+bad file (see :func:`parse_in_workers`).
 
 Splits are fixed by a stable hash of each piece id: 80 % train, 10 % valid,
 10 % test, the same on every machine and whatever else the corpus holds.
@@ -16,11 +23,17 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import fcntl
+import hashlib
+import importlib.metadata
 import json
+import multiprocessing
 import os
 import re
 import shutil
+import signal
+import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +44,13 @@ from cadenza.music.io import (
     MIDI_SUFFIXES,
     SCORE_SUFFIXES,
     abc_with_unit_length,
+    check_midi_chunks,
     from_music21,
     midi_from_bytes,
     one_line,
 )
 from cadenza.music.transforms import note_count
-from cadenza.utils import atomic_dir, stable_hash
+from cadenza.utils import atomic_dir, printable, stable_hash
 
 CACHE_VERSION = 3  # 3: ties merged by MIDI number
 SPLITS = ("train", "valid", "test")
@@ -100,17 +114,17 @@ def file_tasks(paths: list[Path], root: Path) -> list[Task]:
 def parse_task(task: Task) -> tuple[str, str, bytes | None, str | None]:
     """Parse one piece: ``(id, title, midi_bytes, None)`` or ``(id, "", None, error)``."""
     try:
-        import music21
-
         path = Path(task.path)
         title = ""
-        if task.abc_text is not None:
-            stream = music21.converter.parse(abc_with_unit_length(task.abc_text), format="abc")
-        elif path.suffix.lower() in MIDI_SUFFIXES:
+        if task.abc_text is None and path.suffix.lower() in MIDI_SUFFIXES:
             score = midi_from_bytes(path.read_bytes(), task.path)
             if note_count(score) == 0:
                 return task.piece_id, "", None, "contains no notes"
             return task.piece_id, path.stem, score.dumps_midi(), None
+        import music21  # only now: importing it takes a worker ~1.5 s, parsing a MIDI file milliseconds
+
+        if task.abc_text is not None:
+            stream = music21.converter.parse(abc_with_unit_length(task.abc_text), format="abc")
         else:
             stream = music21.converter.parse(path, forceSource=True)
         if stream.metadata is not None:
@@ -218,11 +232,12 @@ CORPORA: dict[str, CorpusInfo] = {
 
 def _source(name_or_path: str | os.PathLike) -> tuple[str, Path, Callable[[], list[Task]], dict]:
     """``(display name, cache dir, task lister, fingerprint)`` of a corpus or folder."""
-    import music21
-
+    # music21's version from its package metadata: importing music21 takes longer than reading a
+    # whole corpus back from its cache, and only a build parses anything with it
+    music21_version = importlib.metadata.version("music21")
     key = str(name_or_path)
     if key in CORPORA:
-        fingerprint = {"cache_version": CACHE_VERSION, "music21": music21.__version__}
+        fingerprint = {"cache_version": CACHE_VERSION, "music21": music21_version}
         return key, cache_root() / "corpora" / f"{key}.v{CACHE_VERSION}", CORPORA[key].tasks, fingerprint
     path = Path(key).expanduser()
     if not path.exists():
@@ -238,8 +253,9 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, Path, Callable[[], li
         if not files:
             raise CadenzaError(f"{path}: no score files ({', '.join(SCORE_SUFFIXES)}) in this folder")
     path = path.resolve()
-    stats = sorted((p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    fingerprint = {"cache_version": CACHE_VERSION, "music21": music21.__version__,
+    # lists, not tuples: the fingerprint is compared with the one read back from JSON
+    stats = sorted([p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns] for p in files)
+    fingerprint = {"cache_version": CACHE_VERSION, "music21": music21_version,
                    "path": str(path), "files": stats}
     digest = f"{stable_hash(json.dumps(fingerprint)):016x}"
     cache = cache_root() / "folders" / f"{path.name}-{digest}"
@@ -257,9 +273,9 @@ def build_cache(name: str | os.PathLike, workers: int | None = None, progress: b
     # the same cache: wait for it, then use its result.
     with open(cache.parent / f".{cache.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and _cache_is_current(cache, fingerprint):
+        if not force and _cache_is_current(cache, fingerprint, say_why=True):
             return cache
-        _build(cache, label, list_tasks(), fingerprint, workers, progress)
+        _build(cache, label, list_tasks(), fingerprint, workers, progress, trusted=key_is_named(name))
     for stale in cache.parent.glob(cache.name.rsplit(".v", 1)[0] + ".v*"):
         if stale != cache and stale.is_dir() and key_is_named(name):  # caches of older versions
             shutil.rmtree(stale, ignore_errors=True)
@@ -271,8 +287,8 @@ def key_is_named(name) -> bool:
 
 
 def _build(cache: Path, label: str, tasks: list[Task], fingerprint: dict,
-           workers: int | None, progress: bool) -> None:
-    results = _parse_all(tasks, label, workers, progress)
+           workers: int | None, progress: bool, trusted: bool) -> None:
+    results = _parse_all(tasks, label, workers, progress, trusted)
     entries, errors, blobs, offset = [], [], [], 0
     for task, (piece_id, title, data, error) in zip(tasks, results):
         if data is None:
@@ -282,21 +298,94 @@ def _build(cache: Path, label: str, tasks: list[Task], fingerprint: dict,
                         "offset": offset, "size": len(data)})
         blobs.append(data)
         offset += len(data)
+    blob = b"".join(blobs)
     with atomic_dir(cache) as tmp:
-        (tmp / "scores.bin").write_bytes(b"".join(blobs))
-        index = {"fingerprint": fingerprint, "pieces": entries, "errors": errors}
+        (tmp / "scores.bin").write_bytes(blob)
+        index = {"fingerprint": fingerprint, "scores": {"bytes": len(blob), "sha1": hashlib.sha1(blob).hexdigest()},
+                 "pieces": entries, "errors": errors}
         (tmp / "index.json").write_text(json.dumps(index), encoding="utf-8")
 
 
-def _cache_is_current(cache: Path, fingerprint: dict) -> bool:
+class CacheDamaged(Exception):
+    """A cache that is there but is not what was written: cut short, overwritten, half deleted."""
+
+
+def cache_notice(message: str) -> None:
+    """One line on stderr: something went wrong that Cadenza mends by itself."""
+    print(f"cadenza: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def _cache_is_current(cache: Path, fingerprint: dict, say_why: bool = False) -> bool:
+    """Whether ``cache`` was built from ``fingerprint`` and is intact; with ``say_why``, a
+    damaged one is reported (it is about to be rebuilt)."""
+    try:
+        return _read_cache(cache, fingerprint) is not None
+    except CacheDamaged as exc:
+        if say_why:
+            cache_notice(f"the corpus cache {cache} is damaged ({exc}); rebuilding it")
+        return False
+
+
+def _read_cache(cache: Path, fingerprint: dict) -> tuple[dict, bytes] | None:
+    """The index and the scores of ``cache``, checked; None when it is not there or was built
+    from other files or versions. Raises :class:`CacheDamaged` when it is there but damaged."""
+    if not cache.exists():
+        return None
     try:
         index = json.loads((cache / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return index.get("fingerprint") == fingerprint and (cache / "scores.bin").is_file()
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise CacheDamaged(f"index.json: {one_line(exc)}") from None
+    if not isinstance(index, dict) or not isinstance(index.get("pieces"), list) \
+            or not isinstance(index.get("errors"), list):
+        raise CacheDamaged("index.json is not a cache index")
+    if index.get("fingerprint") != fingerprint:
+        return None
+    try:
+        blob = (cache / "scores.bin").read_bytes()
+    except OSError as exc:
+        raise CacheDamaged(f"scores.bin: {one_line(exc)}") from None
+    _check_cache(index, blob)
+    return index, blob
 
 
-def _parse_all(tasks: list[Task], label: str, workers: int | None, progress: bool) -> list:
+def _check_cache(index: dict, blob: bytes) -> None:
+    """Raise :class:`CacheDamaged` unless ``blob`` is the scores ``index`` describes.
+
+    The recorded size and SHA-1 (~2 ms for the Bach chorales) catch any change. A
+    cache written before they were recorded gets each piece's MIDI chunk layout
+    checked instead, enough to keep a damaged piece from crashing symusic.
+    """
+    recorded = index.get("scores")
+    if recorded is not None:
+        if not isinstance(recorded, dict):
+            raise CacheDamaged("index.json does not record the size of scores.bin")
+        if recorded.get("bytes") != len(blob):
+            raise CacheDamaged(f"scores.bin holds {len(blob):,} bytes, not the {recorded.get('bytes')} "
+                               "the index records")
+        if hashlib.sha1(blob).hexdigest() != recorded.get("sha1"):
+            raise CacheDamaged("scores.bin does not match its recorded checksum")
+    for entry in index["pieces"]:
+        try:
+            offset, size, piece_id = entry["offset"], entry["size"], entry["id"]
+            place_ok = isinstance(entry["title"], str) and 0 <= offset and 0 < size and offset + size <= len(blob)
+        except (KeyError, TypeError):
+            raise CacheDamaged("index.json lists a piece without its place in scores.bin") from None
+        if not place_ok:
+            raise CacheDamaged(f"piece {piece_id!r} lies outside scores.bin")
+        if recorded is None:
+            try:
+                check_midi_chunks(blob[offset:offset + size], f"piece {piece_id!r}")
+            except CadenzaError as exc:
+                raise CacheDamaged(str(exc)) from None
+    if not all(isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("error"), str)
+               for e in index["errors"]):
+        raise CacheDamaged("index.json lists an unreadable piece without its path and reason")
+
+
+def _parse_all(tasks: list[Task], label: str, workers: int | None, progress: bool, trusted: bool) -> list:
+    """:func:`parse_task` over ``tasks``, with a progress bar. Only a few ``trusted`` tasks (the
+    embedded corpora's) are parsed in this process; others go to worker processes."""
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -307,23 +396,85 @@ def _parse_all(tasks: list[Task], label: str, workers: int | None, progress: boo
     )
 
     workers = workers or os.cpu_count() or 1
-    columns = [TextColumn(f"parsing {label}"), BarColumn(), MofNCompleteColumn(),
+    # a folder's name as the OS gives it: not markup, and bytes that are not UTF-8 escaped
+    columns = [TextColumn(f"parsing {escape(printable(label))}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, disable=not progress, transient=False) as bar:
         job = bar.add_task(label, total=len(tasks))
-        if workers == 1 or len(tasks) < 16:
+        if trusted and (workers == 1 or len(tasks) < 16):
             results = []
             for task in tasks:
                 results.append(parse_task(task))
                 bar.advance(job)
             return results
+        if any(task.abc_text is not None or Path(task.path).suffix.lower() not in MIDI_SUFFIXES for task in tasks):
+            import music21  # noqa: F401  (once here, not once a worker: forked workers inherit it)
         chunk = max(1, min(32, len(tasks) // (workers * 8)))
-        with futures.ProcessPoolExecutor(max_workers=workers) as pool:
-            results = []
-            for result in pool.map(parse_task, tasks, chunksize=chunk):
-                results.append(result)
-                bar.advance(job)
-        return results
+        return parse_in_workers(tasks, workers, chunk, advance=lambda: bar.advance(job))
+
+
+def parse_in_workers(tasks: list[Task], workers: int, chunk: int = 1,
+                     advance: Callable[[], None] = lambda: None) -> list:
+    """:func:`parse_task` over ``tasks`` in worker processes; the results in order.
+
+    A task that kills its worker (symusic's C++ parser crashing on a file, the
+    kernel's out-of-memory killer) cannot take this process with it: the pool
+    breaks instead. ``pool.map`` yields in order, so every task before the
+    first missing result is done; that task was running, or waiting behind
+    the one that died. It is parsed alone in a child process, which tells
+    whether it is the culprit (then it is reported unreadable, like any bad
+    file), and the rest go to a fresh pool. Every round settles at least one
+    task, so a folder of crashing files ends too.
+    """
+    results: list = []
+    while len(results) < len(tasks):
+        rest = tasks[len(results):]
+        try:
+            with futures.ProcessPoolExecutor(max_workers=max(1, min(workers, len(rest)))) as pool:
+                for result in pool.map(parse_task, rest, chunksize=chunk):
+                    results.append(result)
+                    advance()
+        except BrokenProcessPool:
+            results.append(parse_alone(tasks[len(results)]))
+            advance()
+            chunk = 1  # after a crash, a break loses at most one task a worker
+    return results
+
+
+def parse_alone(task: Task) -> tuple[str, str, bytes | None, str | None]:
+    """:func:`parse_task` in a child process of its own: a crash there makes ``task`` unreadable."""
+    context = multiprocessing.get_context()  # the start method the pools use
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_parse_and_send, args=(task, send), daemon=True)
+    child.start()
+    send.close()  # the child holds the only sending end: its death ends receive.recv()
+    try:
+        result = receive.recv()
+    except EOFError:
+        result = None
+    finally:
+        receive.close()
+        child.join()
+    if result is not None:
+        return result
+    return task.piece_id, "", None, _death(child.exitcode)
+
+
+def _parse_and_send(task: Task, send) -> None:
+    send.send(parse_task(task))
+    send.close()
+
+
+def _death(exitcode: int | None) -> str:
+    """Why a parser process died, from its exit code (minus the signal that killed it)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the parser crashed on this file: its process was killed by {name}{why}"
+    return f"the parser's process died on this file (exit code {exitcode})"
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -376,18 +527,17 @@ def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
 
     if str(name) in AUDIO_SETS:  # a named audio set (violin, notes, ...): an AudioSet, not scores
         return audio_set(name, split, progress)
-    label, _, _, _ = _source(name)
-    cache = build_cache(name, workers=workers, progress=progress)
-    index = json.loads((cache / "index.json").read_text(encoding="utf-8"))
-    blob = (cache / "scores.bin").read_bytes()
-    ids, titles, scores = [], [], []
-    for entry in index["pieces"]:
-        if split != "all" and split_of(entry["id"]) != split:
-            continue
-        data = blob[entry["offset"]:entry["offset"] + entry["size"]]
-        ids.append(entry["id"])
-        titles.append(entry["title"])
-        scores.append(symusic.Score.from_midi(data))
+    label, cache, _, fingerprint = _source(name)
+    build_cache(name, workers=workers, progress=progress)
+    try:
+        index, (ids, titles, scores) = _load_split(cache, fingerprint, split)
+    except CacheDamaged as exc:  # damaged since build_cache looked at it, or only symusic can tell
+        cache_notice(f"the corpus cache {cache} is damaged ({exc}); rebuilding it")
+        build_cache(name, workers=workers, progress=progress, force=True)
+        try:
+            index, (ids, titles, scores) = _load_split(cache, fingerprint, split)
+        except CacheDamaged as again:  # the disk does not keep what is written to it
+            raise CadenzaError(f"{cache}: the corpus cache is damaged again after a rebuild ({again})") from None
     if not index["pieces"]:
         first = index["errors"][0] if index["errors"] else {"path": str(name), "error": "no pieces"}
         raise CadenzaError(f"{first['path']}: {first['error']} (no readable pieces in {label})")
@@ -395,9 +545,30 @@ def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
     return Corpus(label, split, ids, titles, scores, index["errors"], source)
 
 
+def _load_split(cache: Path, fingerprint: dict, split: str) -> tuple[dict, tuple[list, list, list]]:
+    """The index of ``cache`` and the ids, titles and scores of ``split`` (or ``all``) in it."""
+    found = _read_cache(cache, fingerprint)
+    if found is None:  # replaced by another version's build since build_cache returned
+        raise CacheDamaged("it changed while it was read")
+    index, blob = found
+    ids, titles, scores = [], [], []
+    for entry in index["pieces"]:
+        if split != "all" and split_of(entry["id"]) != split:
+            continue
+        try:
+            scores.append(symusic.Score.from_midi(blob[entry["offset"]:entry["offset"] + entry["size"]]))
+        except Exception as exc:  # symusic raises plain RuntimeError on bad MIDI
+            raise CacheDamaged(f"piece {entry['id']!r}: {one_line(exc)}") from None
+        ids.append(entry["id"])
+        titles.append(entry["title"])
+    return index, (ids, titles, scores)
+
+
 def cached_size(name: str) -> int | None:
-    """Number of cached pieces of a named corpus, or ``None`` when not built yet."""
+    """Number of cached pieces of a named corpus, or ``None`` when not built yet (or damaged)."""
     _, cache, _, fingerprint = _source(name)
-    if not _cache_is_current(cache, fingerprint):
+    try:
+        found = _read_cache(cache, fingerprint)
+    except CacheDamaged:
         return None
-    return len(json.loads((cache / "index.json").read_text(encoding="utf-8"))["pieces"])
+    return None if found is None else len(found[0]["pieces"])

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import symusic
 
-from cadenza.evaluate.metrics import notes
-from cadenza.music.transforms import melody
+from cadenza.evaluate.metrics import Piece
 
 # Note-length classes in quarters: whole, half, quarter, 8th, 16th, their
 # dotted forms, and half, quarter and 8th triplets (the paper's 12 classes).
@@ -50,11 +49,11 @@ def _length_class(durations_q: np.ndarray) -> np.ndarray:
     return np.abs(durations_q[:, None] - LENGTHS[None, :]).argmin(axis=1)
 
 
-def features(score: symusic.Score) -> dict[str, np.ndarray]:
+def features(score: symusic.Score | Piece) -> dict[str, np.ndarray]:
     """The nine features of one piece, each a 1-D float array."""
-    n = notes(score)
-    top = notes(melody(score)) if n["pitch"].size else n
-    tpq = score.ticks_per_quarter
+    piece = Piece.of(score)
+    n, top = piece.notes(), piece.top_voice
+    tpq = piece.ticks_per_quarter
     p, mp = n["pitch"], top["pitch"]
     pch = np.bincount(p % 12, minlength=12).astype(float)
     pctm = np.zeros((12, 12))
@@ -80,7 +79,7 @@ def features(score: symusic.Score) -> dict[str, np.ndarray]:
 
 
 def feature_matrix(scores) -> dict[str, np.ndarray]:
-    """``{feature: [pieces, dims]}``."""
+    """``{feature: [pieces, dims]}`` over a sequence of scores (or :class:`~cadenza.evaluate.metrics.Piece` objects)."""
     rows = [features(s) for s in scores]
     return {name: np.stack([r[name] for r in rows]) for name in FEATURES}
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import symusic
 
+from cadenza.evaluate.metrics import Piece
 from cadenza.music.suffix_automaton import SuffixAutomaton
 from cadenza.music.theory import TPQ
 
@@ -39,23 +40,21 @@ NGRAMS = (4, 8, 16)
 NEAREST_N = 8
 
 
-def voices(score: symusic.Score) -> list[np.ndarray]:
+def voices(score: symusic.Score | Piece) -> list[np.ndarray]:
     """One ``[notes, 3]`` (time, pitch, duration) array a pitched track, chords reduced to their top note."""
+    piece = Piece.of(score)
     out = []
-    for track in score.tracks:
-        if track.is_drum or not len(track.notes):
-            continue
-        n = track.notes.numpy()
-        order = np.lexsort((-n["pitch"].astype(np.int64), n["time"]))
-        t = n["time"][order].astype(np.int64)
+    for n in piece.tracks():
+        order = np.lexsort((-n["pitch"], n["time"]))
+        t = n["time"][order]
         keep = np.ones(t.size, bool)
         keep[1:] = t[1:] != t[:-1]  # the first of each onset is its highest pitch
-        dur = n["duration"][order].astype(np.int64)[keep] * TPQ // score.ticks_per_quarter
-        out.append(np.stack([t[keep], n["pitch"][order].astype(np.int64)[keep], dur], axis=1))
+        dur = n["duration"][order][keep] * TPQ // piece.ticks_per_quarter
+        out.append(np.stack([t[keep], n["pitch"][order][keep], dur], axis=1))
     return out
 
 
-def events(score: symusic.Score, kind: str = "interval") -> list[list[int]]:
+def events(score: symusic.Score | Piece, kind: str = "interval") -> list[list[int]]:
     """The event sequences (one a voice) of a piece, as integer symbols."""
     if kind not in EVENTS:
         raise ValueError(f"events must be one of {', '.join(EVENTS)}, got {kind!r}")
@@ -88,7 +87,10 @@ class Novelty:
 
 
 class NoveltyIndex:
-    """Index a training set once, then measure any number of pieces against it."""
+    """Index a training set once, then measure any number of pieces against it.
+
+    ``training`` and the pieces measured are scores or :class:`~cadenza.evaluate.metrics.Piece` objects.
+    """
 
     def __init__(self, training, kind: str = "interval", ids: list[str] | None = None,
                  ngrams: tuple[int, ...] = NGRAMS, near_copy_threshold: float = 0.5):
@@ -107,7 +109,7 @@ class NoveltyIndex:
             for gram in _grams(seq, NEAREST_N):
                 self.postings.setdefault(gram, set()).add(piece)
 
-    def measure(self, score: symusic.Score) -> Novelty:
+    def measure(self, score: symusic.Score | Piece) -> Novelty:
         seqs = events(score, self.kind)
         hits = {n: 0 for n in self.ngrams}
         totals = {n: 0 for n in self.ngrams}

@@ -26,32 +26,25 @@ from pathlib import Path
 import numpy as np
 import symusic
 
-from cadenza.evaluate.metrics import notes
-from cadenza.music.transforms import bar_starts
+from cadenza.evaluate.metrics import Piece
 from cadenza.utils import atomic_path
 
 FEATURES = ("chroma", "onset", "both")
 GRID = 4  # onset slots a quarter note
 
 
-def bar_features(score: symusic.Score, feature: str = "both") -> np.ndarray:
+def bar_features(score: symusic.Score | Piece, feature: str = "both") -> np.ndarray:
     """``[bars, dims]`` features a bar: chroma (12), onsets (16th grid), or both."""
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {', '.join(FEATURES)}, got {feature!r}")
-    pitched, every = notes(score), notes(score, drums=None)
-    end = int(every["end"].max()) if every["end"].size else 0
-    starts = np.array(bar_starts(score, max(end - 1, 0)), np.int64)
+    piece = Piece.of(score)
+    pitched, every = piece.notes(), piece.notes(drums=None)
+    end = piece.length
+    starts = piece.bar_starts
     bars = starts.size
     bounds = np.append(starts, max(end, starts[-1] + 1))
-    tpq = score.ticks_per_quarter
-    chroma = np.zeros((bars, 12))
-    # Split each note's duration over the bars it spans.
-    for t, e, p in zip(pitched["time"], pitched["end"], pitched["pitch"]):
-        first = max(np.searchsorted(bounds, t, side="right") - 1, 0)
-        b = first
-        while b < bars and bounds[b] < e:
-            chroma[b, p % 12] += min(e, bounds[b + 1]) - max(t, bounds[b])
-            b += 1
+    tpq = piece.ticks_per_quarter
+    chroma = _bar_chroma(pitched, bounds)
     longest = int(np.diff(bounds).max()) if bars else 1
     slots = max(1, -(-longest * GRID // tpq))
     onset = np.zeros((bars, slots))
@@ -69,7 +62,22 @@ def bar_features(score: symusic.Score, feature: str = "both") -> np.ndarray:
     return np.concatenate([norm(chroma), norm(onset)], axis=1)
 
 
-def self_similarity(score: symusic.Score, feature: str = "both") -> np.ndarray:
+def _bar_chroma(pitched: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarray:
+    """``[bars, 12]``: each note's duration split over the bars it spans (``bounds``: bar edges)."""
+    bars = bounds.size - 1
+    t, e, p = pitched["time"], pitched["end"], pitched["pitch"]
+    first = np.maximum(np.searchsorted(bounds, t, side="right") - 1, 0)
+    # A note touches bars first..last: those that begin before it ends.
+    last = np.minimum(np.searchsorted(bounds, e, side="left"), bars) - 1
+    spans = np.maximum(last - first + 1, 0)
+    note = np.repeat(np.arange(t.size), spans)
+    bar = first[note] + np.arange(note.size) - np.repeat(np.cumsum(spans) - spans, spans)
+    ticks = np.minimum(e[note], bounds[bar + 1]) - np.maximum(t[note], bounds[bar])
+    flat = np.bincount(bar * 12 + p[note] % 12, weights=ticks, minlength=bars * 12)
+    return flat.reshape(bars, 12)
+
+
+def self_similarity(score: symusic.Score | Piece, feature: str = "both") -> np.ndarray:
     """``[bars, bars]`` cosine similarity of bar features; an empty bar is similar only to empty bars."""
     x = bar_features(score, feature)
     norms = np.linalg.norm(x, axis=1)
@@ -92,12 +100,12 @@ def structure_scores(ssm: np.ndarray, threshold: float = 0.95) -> dict[str, floa
             "mean_similarity": float(off.mean())}
 
 
-def structure(score: symusic.Score, feature: str = "both", threshold: float = 0.95) -> dict[str, float]:
+def structure(score: symusic.Score | Piece, feature: str = "both", threshold: float = 0.95) -> dict[str, float]:
     """Repetition scores of one piece (see the module docstring)."""
     return structure_scores(self_similarity(score, feature), threshold)
 
 
-def plot_self_similarity(score: symusic.Score, path: str | os.PathLike | None = None,
+def plot_self_similarity(score: symusic.Score | Piece, path: str | os.PathLike | None = None,
                          feature: str = "both", title: str | None = None):
     """Draw the self-similarity matrix (bars on both axes); save a PNG when ``path`` is given."""
     import matplotlib

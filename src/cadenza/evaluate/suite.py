@@ -18,7 +18,7 @@ import numpy as np
 
 from cadenza.errors import CadenzaError
 from cadenza.evaluate.compare import FEATURES, compare_sets, feature_matrix
-from cadenza.evaluate.metrics import METRICS, metric_table
+from cadenza.evaluate.metrics import METRICS, Piece, metric_table
 from cadenza.evaluate.novelty import NoveltyIndex, summarise
 from cadenza.evaluate.structure import structure
 from cadenza.music.io import MIDI_SUFFIXES, SCORE_SUFFIXES, read_score
@@ -98,9 +98,10 @@ class Reference:
         return ref
 
     def prepare(self) -> None:
-        self.train_features = feature_matrix(self.train.scores)
-        self.train_metrics = metric_table(self.train.scores)
-        self.index = NoveltyIndex(self.train.scores, self.kind, ids=self.train.names)
+        train = [Piece(s) for s in self.train.scores]  # each piece's notes read once, for all three
+        self.train_features = feature_matrix(train)
+        self.train_metrics = metric_table(train)
+        self.index = NoveltyIndex(train, self.kind, ids=self.train.names)
         if self.test is not None:
             self.real = evaluate_set(self.test, self)
 
@@ -158,13 +159,14 @@ def evaluate_set(pieces: PieceSet, reference: Reference) -> Evaluation:
     if not len(pieces):
         raise CadenzaError(f"{pieces.label}: no pieces to evaluate")
     started = time.perf_counter()
-    metrics = metric_table(pieces.scores)
+    analysed = [Piece(s) for s in pieces.scores]  # each piece's notes read once, for every measure
+    metrics = metric_table(analysed)
     comparison = None
     if _features_ok(len(pieces)):
-        comparison = compare_sets(None, None, features_a=feature_matrix(pieces.scores),
+        comparison = compare_sets(None, None, features_a=feature_matrix(analysed),
                                   features_b=reference.train_features)
-    novelty = reference.index.measure_all(pieces.scores)
-    shape = [structure(s) for s in pieces.scores]
+    novelty = reference.index.measure_all(analysed)
+    shape = [structure(p) for p in analysed]
     return Evaluation(pieces.label, list(pieces.names), metrics, comparison, novelty, shape,
                       time.perf_counter() - started)
 

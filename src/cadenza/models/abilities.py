@@ -21,13 +21,14 @@ with names from :data:`CONTROLS`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from cadenza.errors import CadenzaError
+from cadenza.utils import one_thread
 
 if TYPE_CHECKING:
     import symusic
@@ -61,8 +62,13 @@ class Streaming(ABC):
     frames (``hop`` samples each), fed from note events by a :class:`NoteTracker`.
 
     ``render_score`` runs the same stream over a whole score, so what is heard live
-    is what an offline render gives.
+    is what an offline render gives. Offline renders (:meth:`render_frames`) go
+    ``render_block_frames`` frames at a time, so a long piece needs the memory of
+    one block, and run on one torch thread (:func:`cadenza.utils.one_thread`):
+    a block's work is too small to split, and on a busy CPU threads contend.
     """
+
+    render_block_frames: ClassVar[int] = 4096  # control frames a block of an offline render
 
     @property
     @abstractmethod
@@ -102,8 +108,23 @@ class Streaming(ABC):
                 yield source.read(count)
         return blocks()
 
+    def render_frames(self, frames: np.ndarray, seed: int = 0,
+                      progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Audio ``[channels, samples]`` for control frames ``[frames, ...]``: a fresh stream
+        run over them ``render_block_frames`` at a time, on one torch thread.
+        ``progress(seconds)`` is called with the seconds of audio each block made."""
+        stream = self.stream(seed)
+        stream.init_state()
+        blocks = [np.zeros((stream.channels, 0), np.float32)]
+        with one_thread():
+            for start in range(0, len(frames), self.render_block_frames):
+                blocks.append(stream.step(frames[start:start + self.render_block_frames]))
+                if progress is not None:
+                    progress(blocks[-1].shape[-1] / self.sample_rate)
+        return np.concatenate(blocks, axis=-1)
+
     def render_score(self, score: symusic.Score, seed: int = 0, max_frames: int | None = None) -> Audio:
-        """Play a score offline: the streaming path run over every frame at once."""
+        """Play a score offline: the streaming path run over all its frames."""
         from cadenza.audio.io import Audio
         from cadenza.realtime.controls import ScoreControls
 
@@ -111,9 +132,7 @@ class Streaming(ABC):
         if not source.events:
             raise CadenzaError("the score has no pitched notes to play")
         frames = source.total_frames if max_frames is None else min(max_frames, source.total_frames)
-        stream = self.stream(seed)
-        stream.init_state()
-        return Audio(stream.step(source.read(frames)), self.sample_rate)
+        return Audio(self.render_frames(source.read(frames), seed), self.sample_rate)
 
 
 class Transfer(ABC):

@@ -29,6 +29,14 @@ from cadenza.models.neural import NeuralGenerator
 class AudioModel(NeuralGenerator):
     domain: ClassVar[str] = "audio"
 
+    def generate(self, n: int = 1, seed: int = 0, **sampling) -> list:
+        """``n`` clips, made on one torch thread (:func:`cadenza.utils.one_thread`): an audio
+        model's steps are too small to split, and on a busy CPU threads only contend."""
+        from cadenza.utils import one_thread
+
+        with one_thread():
+            return super().generate(n, seed, **sampling)
+
     def _training_data(self, data, split: str = "train"):
         """``data`` as an AudioSet at the model's sample rate (None for an empty valid split)."""
         from cadenza.audio.io import Audio
@@ -123,6 +131,13 @@ class InstrumentModel(AudioModel):
     def net_arrays(self) -> dict:
         """The network's weights as ``net.*`` arrays for the run's safetensors file."""
         return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    @staticmethod
+    def net_spec(net) -> dict:
+        """The ``net.*`` tensors of ``net`` (built on the meta device by ``_expected_arrays``)."""
+        from cadenza.models.run_check import module_spec
+
+        return module_spec(net, prefix="net.")
 
     def load_net(self, net, arrays: dict) -> None:
         """Set ``net_`` to ``net`` with the ``net.*`` weights of ``arrays``, in eval mode."""

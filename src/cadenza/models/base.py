@@ -25,6 +25,7 @@ import dataclasses
 import importlib
 import json
 import math
+import numbers
 import os
 import pkgutil
 from collections.abc import Iterable
@@ -35,8 +36,9 @@ from typing import Any, ClassVar
 import numpy as np
 import symusic
 
-from cadenza.config import build_dataclass, coerce, option  # noqa: F401  (re-exported)
+from cadenza.config import SEED, build_dataclass, coerce, option  # noqa: F401  (re-exported)
 from cadenza.errors import CadenzaError
+from cadenza.models import run_check
 from cadenza.utils import atomic_path, atomic_write_text
 
 FORMAT_VERSION = 2  # 2: training options (accelerator ... precision, max_minutes) left the config
@@ -49,9 +51,9 @@ class Sampling:
     """Generation options every model accepts."""
 
     length: int | None = option(None, "Length of each piece, in the model's events (notes, "
-                                      "frames or steps); None lets the model stop by itself.")
+                                      "frames or steps); None lets the model stop by itself.", min=1, max=1_000_000)
     temperature: float = option(1.0, "Sampling temperature: below 1 is more conservative, "
-                                     "above 1 more adventurous.")
+                                     "above 1 more adventurous.", above=0, max=100)
 
 
 @dataclass(frozen=True)
@@ -128,16 +130,15 @@ class Generator:
 
     def generate(self, n: int = 1, seed: int = 0, **sampling) -> list:
         """``n`` pieces; piece ``i`` depends only on ``seed`` and ``i``, not on ``n``."""
-        if n < 1:
-            raise CadenzaError(f"n must be at least 1, got {n}")
+        if not _whole(n) or n < 1:
+            raise CadenzaError(f"n must be a whole number, at least 1, got {n!r}")
+        if not _whole(seed) or seed not in SEED:
+            raise CadenzaError(f"seed must be a whole number {SEED}, got {seed!r}")
         self._check_fitted()
+        # the sampling options' ranges (temperature above 0, ...) are checked here too
         options = build_dataclass(self.Sampling, sampling, f"{self.name} sampling option")
-        if options.temperature is not None and not options.temperature > 0:
-            raise CadenzaError(f"temperature must be positive, got {options.temperature}")
-        if options.length is not None and options.length < 1:
-            raise CadenzaError(f"length must be at least 1, got {options.length}")
         seeds = np.random.SeedSequence(seed).spawn(n)
-        return [self._generate_one(np.random.default_rng(s), options) for s in seeds]
+        return self._generate_many([np.random.default_rng(s) for s in seeds], options)
 
     def log_prob(self, data: Iterable) -> LogProb:
         self._check_fitted()
@@ -191,12 +192,29 @@ class Generator:
         """One piece: a ``symusic.Score`` (symbolic) or an :class:`~cadenza.audio.Audio` (audio)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _generate_one")
 
+    def _generate_many(self, rngs: list[np.random.Generator], options) -> list:
+        """One piece an rng; a model that generates faster side by side overrides this
+        (each piece must still depend only on its own rng)."""
+        return [self._generate_one(rng, options) for rng in rngs]
+
     def _log_prob(self, pieces: list[symusic.Score]) -> LogProb:
         raise CadenzaError(f"{self.name} does not define a likelihood")
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Learned state as arrays (to safetensors) and JSON-able extras."""
         return {}, {}
+
+    def _expected_arrays(self, extra: dict, directory: Path, header: dict) -> dict:
+        """The tensors ``model.safetensors`` must hold for this config and ``extra`` (the run's
+        ``state``): name -> :class:`~cadenza.models.run_check.ArraySpec` (shape, dtypes).
+
+        ``load`` calls it before reading any array, on PyTorch's meta device and under
+        :func:`~cadenza.models.run_check.size_guard`: a neural model builds its network here
+        (shapes, no storage) and returns :func:`~cadenza.models.run_check.module_spec` of it.
+        ``header`` is what the file holds, for a model that accepts older names. Read here
+        whatever the shapes depend on (a tokenizer). The default: no tensors at all.
+        """
+        return {}
 
     def _load_state(self, arrays: dict[str, np.ndarray], extra: dict) -> None:
         pass
@@ -219,6 +237,11 @@ class Generator:
                    if getattr(self.config, f.name) != _default(f)}
         args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"{type(self).__name__}({args})"
+
+
+def _whole(value: Any) -> bool:
+    """An integer (Python's or numpy's), and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -245,19 +268,25 @@ def register(cls: type[Generator]) -> type[Generator]:
     return cls
 
 
+def _model_modules() -> list[str]:
+    """The modules under ``cadenza.models`` that may register a model (listed, not imported).
+
+    Training recipes (``*_system``) import Lightning, which is slow: a model imports its
+    system when it trains, and nothing there registers a model.
+    """
+    import cadenza.models as package
+
+    names = [info.name for info in pkgutil.walk_packages(package.__path__, prefix="cadenza.models.")]
+    return [n for n in names if not n.rsplit(".", 1)[-1].startswith("_") and not n.endswith("_system")]
+
+
 def _discover() -> None:
     """Import every module under ``cadenza.models`` so that its ``@register`` runs."""
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import cadenza.models as package
-
-    for info in pkgutil.walk_packages(package.__path__, prefix="cadenza.models."):
-        leaf = info.name.rsplit(".", 1)[-1]
-        # Training recipes (``*_system``) import Lightning, which is slow: a model
-        # imports its system when it trains, and nothing there registers a model.
-        if not leaf.startswith("_") and not leaf.endswith("_system"):
-            importlib.import_module(info.name)
+    for module in _model_modules():
+        importlib.import_module(module)
     _DISCOVERED = True
 
 
@@ -266,11 +295,29 @@ def available() -> dict[str, type[Generator]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def find(name: str) -> type[Generator] | None:
+    """The model registered as ``name``, or None.
+
+    Each model lives in a module named after it (``markov`` in ``models/symbolic/markov.py``),
+    so only that module is imported: asking for one model does not import every model's
+    libraries (torch), which keeps ``cadenza generate markov --help`` quick. A name that could
+    be a model but is not found that way (a model in a module of another name) falls back to
+    importing every model; a path (``pretrained/folk``, ``runs/x``) cannot be a model's name.
+    """
+    if name not in _REGISTRY and not _DISCOVERED:
+        for module in _model_modules():
+            if module.rsplit(".", 1)[-1] == name:
+                importlib.import_module(module)
+        if name not in _REGISTRY and name.isidentifier():
+            _discover()
+    return _REGISTRY.get(name)
+
+
 def get(name: str) -> type[Generator]:
-    models = available()
-    if name not in models:
-        raise CadenzaError(f"unknown model {name!r} (available: {', '.join(models)})")
-    return models[name]
+    cls = find(name)
+    if cls is None:
+        raise CadenzaError(f"unknown model {name!r} (available: {', '.join(available())})")
+    return cls
 
 
 def create(name: str, preset: str | None = None, **config) -> Generator:
@@ -309,43 +356,64 @@ def is_run(path: str | os.PathLike) -> bool:
 
 
 def _run_record(path: Path) -> dict:
+    """The run record of ``path``, checked by type (see :mod:`cadenza.models.run_check`)."""
     if not path.exists():
         raise CadenzaError(f"{path}: no such run directory")
     file = path / RUN_FILE
     if not file.is_file():
         raise CadenzaError(f"{path}: not a Cadenza run (no {RUN_FILE})")
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CadenzaError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(record, dict) or "model" not in record:
-        raise CadenzaError(f"{file}: no model name in the run file")
+    record = run_check.read_json(file, path, run_check.MAX_RUN_FILE_BYTES)
+    run_check.check_record(record, path, RUN_FILE)
     return _migrate(record, file)
 
 
 def run_class(path: str | os.PathLike) -> type[Generator]:
     """The model class of a run directory, without loading its weights."""
-    return get(_run_record(resolve_run(path))["model"])
+    path = resolve_run(path)
+    try:
+        return get(_run_record(path)["model"])
+    except CadenzaError as exc:
+        raise run_check.in_run(path, exc) from None
 
 
 def load(path: str | os.PathLike) -> Generator:
-    """Load any run directory written by :meth:`Generator.save` (or ``pretrained/NAME``)."""
+    """Load any run directory written by :meth:`Generator.save` (or ``pretrained/NAME``).
+
+    Everything in the directory is checked before it is used (the steps and limits are in
+    :mod:`cadenza.models.run_check`); a damaged or hostile run ends in one CadenzaError line
+    that names the folder. Safe to call from many threads at once: loads take turns (building
+    a Hugging Face model touches process-wide state), and each returns a whole model.
+    """
     path = resolve_run(path)
     record = _run_record(path)
-    model = create(record["model"], **record.get("config", {}))
-    arrays = {}
-    weights = path / WEIGHTS_FILE
-    if weights.is_file():
-        from safetensors.numpy import load_file
+    with run_check.BUILD_LOCK:
         try:
-            arrays = load_file(str(weights))
-        except Exception as exc:  # safetensors raises SafetensorError on a damaged file
-            raise CadenzaError(f"{weights}: damaged weights file ({str(exc)[:200]})") from None
+            return _load(path, record)
+        except CadenzaError as exc:
+            raise run_check.in_run(path, exc) from None
+
+
+def _load(path: Path, record: dict) -> Generator:
+    """The steps of :func:`load` once the record is read, in the order of :mod:`~cadenza.models.run_check`."""
+    cls = get(record["model"])
+    config = record.get("config", {})
+    run_check.check_config(cls.Config, config, path, f"{cls.name} option")
+    model = cls(**config)
+    extra = record.get("state", {})
+    weights = path / WEIGHTS_FILE
+    header = run_check.read_header(weights, path) if weights.is_file() else {}
     try:
-        model._load_state(arrays, record.get("state", {}))
+        with run_check.size_guard(path):
+            expected = model._expected_arrays(extra, path, header)
+        if expected and not weights.is_file():
+            raise CadenzaError(f"{path}: checkpoint incomplete, missing {WEIGHTS_FILE}")
+        run_check.compare(header, expected, path, WEIGHTS_FILE)
+        arrays = run_check.read_arrays(weights, path) if header else {}
+        model._load_state(arrays, extra)
         model._load_files(path)
-    except (KeyError, ValueError, IndexError, OSError) as exc:
-        raise CadenzaError(f"{path}: run state does not match its model ({exc})") from None
+    except run_check.LOAD_ERRORS as exc:
+        raise CadenzaError(f"{path}: run state does not match its model ({run_check.one_line(exc)})") from None
+    run_check.check_modules(model, path)
     model.data_spec_ = record.get("data") or {}
     model.metrics_ = record.get("metrics", {})
     return model
@@ -360,11 +428,16 @@ def _migrate(record: dict, file: Path) -> dict:
     from cadenza import __version__
 
     version = record.get("format_version")
+    if isinstance(version, bool):
+        version = None  # JSON's true is no format number (and Python's True == 1)
     if version == 1:
         config = {k: v for k, v in record.get("config", {}).items() if k not in _TRAINER_KEYS_V1}
         record = {**record, "config": config, "format_version": 2}
         version = 2
     if version != FORMAT_VERSION:
-        raise CadenzaError(f"{file}: run format {version!r} from Cadenza {record.get('cadenza_version')}, "
+        # both values come from the file: shown short, whatever they are
+        shown = repr(version) if isinstance(version, int) or version is None else run_check.describe(version)
+        made_by = run_check.one_line(record.get("cadenza_version"), 40)
+        raise CadenzaError(f"{file}: run format {shown} from Cadenza {made_by}, "
                            f"this is Cadenza {__version__} (format {FORMAT_VERSION}); retrain the model")
     return record

@@ -9,11 +9,20 @@ after the part), and time signatures, key signatures and tempo marks are kept.
 A pickup bar (anacrusis) is kept in place by shifting the music right by the
 bar's missing beats, so that bar lines computed from the time signatures fall
 where the score has them.
+
+Files are untrusted. symusic's C++ MIDI parser believes the chunk lengths a
+file declares, so a file cut short makes it read past the end of its buffer:
+it returns garbage or dies of a segmentation fault, taking the process with
+it. :func:`check_midi_chunks` walks the chunk layout in Python first (a few
+microseconds; parsing each file in a child process instead costs ~20 ms), and
+symusic's own bounds checks cover the events inside a chunk that fits.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +39,7 @@ DEFAULT_VELOCITY = 80
 MIDI_SUFFIXES = (".mid", ".midi")
 MUSIC21_SUFFIXES = (".mxl", ".musicxml", ".xml", ".abc", ".krn")
 SCORE_SUFFIXES = MIDI_SUFFIXES + MUSIC21_SUFFIXES
+MAX_TICK = 2**31 - 1  # symusic keeps times and durations in 32-bit ticks
 _MUSIC21_FORMAT = {".mxl": "musicxml", ".musicxml": "musicxml", ".xml": "musicxml",
                    ".abc": "abc", ".krn": "humdrum"}
 
@@ -64,8 +74,7 @@ def read_score(path: str | os.PathLike) -> symusic.Score:
 
 def midi_from_bytes(data: bytes, name: str = "MIDI data") -> symusic.Score:
     """Parse MIDI bytes, turning every parser failure into one clear error."""
-    if data[:4] != b"MThd":
-        raise CadenzaError(f"{name}: not a MIDI file (no MThd header)")
+    check_midi_chunks(data, name)
     try:
         score = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
@@ -73,6 +82,36 @@ def midi_from_bytes(data: bytes, name: str = "MIDI data") -> symusic.Score:
     if score.ticks_per_quarter <= 0:
         raise CadenzaError(f"{name}: MIDI file has an invalid time division")
     return score
+
+
+def check_midi_chunks(data: bytes, name: str = "MIDI data") -> None:
+    """Raise :class:`CadenzaError` unless every chunk symusic will read lies inside ``data``.
+
+    The walk is the one symusic's parser makes: the 14-byte header, then for
+    each of the tracks the header declares, any other chunks (skipped) and
+    one ``MTrk`` chunk. Bytes after the last track are ignored, as symusic
+    ignores them.
+    """
+    if data[:4] != b"MThd":
+        raise CadenzaError(f"{name}: not a MIDI file (no MThd header)")
+    if len(data) < 14:
+        raise CadenzaError(f"{name}: corrupt or truncated MIDI file (the header is cut short)")
+    header_size, _format, tracks = struct.unpack(">IHH", data[4:12])
+    if header_size != 6:
+        raise CadenzaError(f"{name}: corrupt MIDI file (header of {header_size} bytes, expected 6)")
+    cursor = 14
+    for track in range(1, tracks + 1):
+        while True:
+            if cursor + 8 > len(data):
+                raise CadenzaError(f"{name}: corrupt or truncated MIDI file "
+                                   f"(it ends before track {track} of the {tracks} its header declares)")
+            kind, size = data[cursor:cursor + 4], struct.unpack(">I", data[cursor + 4:cursor + 8])[0]
+            if cursor + 8 + size > len(data):
+                raise CadenzaError(f"{name}: corrupt or truncated MIDI file (track {track} of {tracks} "
+                                   f"declares {size} bytes, {len(data) - cursor - 8} are left)")
+            cursor += 8 + size
+            if kind == b"MTrk":
+                break
 
 
 def _parse_music21(data: bytes, suffix: str, name: str):
@@ -126,10 +165,16 @@ def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
         if not scores:
             raise CadenzaError(f"{name}: no tunes found")
         stream = scores[0]
-    parts = list(stream.parts) if hasattr(stream, "parts") and len(stream.parts) else [stream]
+    # A score without parts (an .mxl whose part list is empty, say) is read as one
+    # bare stream; when it holds no notes the callers say so.
+    parts = (list(stream.parts) if hasattr(stream, "parts") else []) or [stream]
 
     def ticks(quarters) -> int:
-        return int(round(float(quarters) * tpq))
+        value = float(quarters) * tpq
+        if not (math.isfinite(value) and value <= MAX_TICK):  # symusic would refuse it with a TypeError
+            raise CadenzaError(f"{name}: too long: something lasts until quarter note {float(quarters):,.0f}, "
+                               f"past the {MAX_TICK // tpq:,} quarter notes a score can hold")
+        return int(round(value))
 
     first_measure = parts[0].getElementsByClass("Measure").first()
     shift = float(first_measure.paddingLeft) if first_measure is not None else 0.0
@@ -139,7 +184,8 @@ def from_music21(stream, name: str = "score", tpq: int = TPQ) -> symusic.Score:
         instrument = part.getInstrument(returnDefault=False)
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram else 0
         part_id = part.id if isinstance(part.id, str) else None
-        track = symusic.Track(part.partName or part_id or f"Part {index + 1}", int(program), False)
+        part_name = getattr(part, "partName", None)  # a bare stream (no Part) has none
+        track = symusic.Track(part_name or part_id or f"Part {index + 1}", int(program), False)
         track.notes = _merge_ties(part.flatten().notes, ticks, shift)
         score.tracks.append(track)
 

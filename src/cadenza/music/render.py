@@ -13,6 +13,12 @@ Events are scheduled here, from the score in seconds, so tempo changes,
 programs and drum tracks (channel 10, bank 128) come out as written.
 A loaded SoundFont is kept for the next call (FluidR3 takes ~0.5 s and
 ~430 MB to load), one at a time.
+
+Rendering runs in bounded memory and time: the synthesizer writes blocks of
+:data:`BLOCK` samples straight into the output array, which is allocated once,
+and a score longer than :data:`MAX_SECONDS` or with more than
+:data:`MAX_NOTES` notes is refused before anything is allocated (a single
+note lasting millions of ticks would otherwise ask for hours of audio).
 """
 
 from __future__ import annotations
@@ -26,10 +32,14 @@ import numpy as np
 import symusic
 
 from cadenza.errors import CadenzaError
+from cadenza.music.transforms import note_count
 
 DEFAULT_SAMPLE_RATE = 22050
 TAIL_SECONDS = 1.0  # let the last notes ring out
 DRUM_CHANNEL = 9
+MAX_SECONDS = 30 * 60  # the longest audio render makes: 159 MB mono (317 MB stereo) at 22,050 Hz
+MAX_NOTES = 500_000  # notes render schedules (~2 s of Python for the events); a dense piano hour has ~70,000
+BLOCK = 16_384  # samples the synthesizer writes a call (128 kB), a multiple of its 64-sample update block
 
 
 FLUIDR3_GM = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -140,7 +150,11 @@ def _select(synth, sfid: int, channel: int, program: int, drums: bool) -> None:
 
 def render(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
            soundfont: str | os.PathLike | None = None, stereo: bool = False) -> np.ndarray:
-    """Render ``score`` to ``[channels, samples]`` float32, peak at most 0.99."""
+    """Render ``score`` to ``[channels, samples]`` float32, peak at most 0.99.
+
+    Raises :class:`CadenzaError` for a score longer than :data:`MAX_SECONDS`
+    (with the ring-out tail) or with more than :data:`MAX_NOTES` notes.
+    """
     path = soundfont_info(soundfont).path
     if not path.is_file():
         raise CadenzaError(f"{path}: no such SoundFont")
@@ -149,41 +163,83 @@ def render(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
     if not 8000 <= int(sample_rate) <= 192000:
         raise CadenzaError(f"sample rate must be between 8000 and 192000 Hz, got {sample_rate}")
     sample_rate = int(sample_rate)
+    timed = _timed_within_limits(score)
     with _LOCK:
-        return _render(score, path, sample_rate, stereo)
+        return _render(score, timed, path, sample_rate, stereo)
 
 
-def _render(score: symusic.Score, path: Path, sample_rate: int, stereo: bool) -> np.ndarray:
-    synth, sfid = _synthesizer(path, sample_rate)
+def _timed_within_limits(score: symusic.Score) -> symusic.Score:
+    """``score`` in seconds, once it is known to fit :data:`MAX_NOTES` and :data:`MAX_SECONDS`."""
+    notes = note_count(score)
+    if notes > MAX_NOTES:
+        raise CadenzaError(f"the score has {notes:,} notes; rendering takes at most {MAX_NOTES:,} "
+                           "(cadenza.music.render.MAX_NOTES)")
     timed = score.to("second")
-    channels = _channels(score)
-    events = []  # (sample, order, channel, key, velocity): note-offs (order 0) before note-ons
-    for track, channel in zip(timed.tracks, channels):
+    seconds = 0.0
+    for track in timed.tracks:
+        if len(track.notes):
+            notes = track.notes.numpy()
+            seconds = max(seconds, float((notes["time"] + notes["duration"]).max()))
+    if seconds + TAIL_SECONDS > MAX_SECONDS:
+        length = f"{seconds / 3600:,.1f} hours" if seconds >= 7200 else f"{seconds / 60:.1f} minutes"
+        raise CadenzaError(f"the score lasts {length}; rendering makes at most {MAX_SECONDS // 60} minutes "
+                           "of audio (cadenza.music.render.MAX_SECONDS): cut the score first")
+    return timed
+
+
+def _events(synth, sfid: int, score: symusic.Score, timed: symusic.Score, sample_rate: int) -> list[tuple]:
+    """Note-ons and note-offs as ``(sample, order, channel, key, velocity)``, in time order,
+    note-offs (order 0) before note-ons at the same sample; selects each track's program."""
+    columns = []
+    for track, channel in zip(timed.tracks, _channels(score)):
         _select(synth, sfid, channel, track.program, track.is_drum)
-        for note in track.notes:
-            start = int(round(note.time * sample_rate))
-            end = max(start + 1, int(round(note.end * sample_rate)))
-            events.append((start, 1, channel, note.pitch, max(1, min(127, note.velocity))))
-            events.append((end, 0, channel, note.pitch, 0))
-    events.sort()
+        if not len(track.notes):
+            continue
+        notes = track.notes.numpy()  # float32 seconds, as symusic holds them
+        start = np.rint(notes["time"].astype(np.float64) * sample_rate).astype(np.int64)
+        end = np.rint((notes["time"] + notes["duration"]).astype(np.float64) * sample_rate).astype(np.int64)
+        end = np.maximum(end, start + 1)
+        key = notes["pitch"].astype(np.int64)
+        velocity = np.clip(notes["velocity"].astype(np.int64), 1, 127)
+        count = len(start)
+        columns.append((np.concatenate([start, end]), np.repeat([1, 0], count), np.full(2 * count, channel),
+                        np.concatenate([key, key]), np.concatenate([velocity, np.zeros(count, np.int64)])))
+    if not columns:
+        return []
+    sample, order, channel, key, velocity = (np.concatenate(c) for c in zip(*columns))
+    rank = np.lexsort((velocity, key, channel, order, sample))  # the last key sorts first
+    return list(zip(*(a[rank].tolist() for a in (sample, order, channel, key, velocity))))
+
+
+def _render(score: symusic.Score, timed: symusic.Score, path: Path, sample_rate: int, stereo: bool) -> np.ndarray:
+    synth, sfid = _synthesizer(path, sample_rate)
+    events = _events(synth, sfid, score, timed, sample_rate)
     total = (events[-1][0] if events else 0) + int(TAIL_SECONDS * sample_rate)
-    chunks, cursor = [], 0
+    audio = np.zeros((2 if stereo else 1, total), dtype=np.float32)
+    block = np.empty((BLOCK, 2), dtype=np.float32)  # interleaved stereo, as the synthesizer writes it
+    buffer = memoryview(block).cast("B")
+    cursor = 0
+
+    def play_until(stop: int) -> None:
+        nonlocal cursor
+        while cursor < stop:
+            count = min(BLOCK, stop - cursor)
+            synth.generate_simple(count, buffer=buffer[:count * block.itemsize * 2])
+            frames = block[:count]
+            if stereo:
+                audio[:, cursor:cursor + count] = frames.T
+            else:
+                np.mean(frames, axis=1, out=audio[0, cursor:cursor + count])
+            cursor += count
+
     for sample, order, channel, key, velocity in events:
-        if sample > cursor:
-            chunks.append(np.frombuffer(synth.generate(sample - cursor), dtype=np.float32).copy())
-            cursor = sample
+        play_until(sample)
         if order:
             synth.noteon(channel, key, velocity)
         else:
             synth.noteoff(channel, key)
-    if total > cursor:
-        chunks.append(np.frombuffer(synth.generate(total - cursor), dtype=np.float32).copy())
-    audio = np.concatenate(chunks) if chunks else np.zeros(2 * total, dtype=np.float32)
-    audio = audio.reshape(-1, 2).T  # interleaved stereo -> [2, samples]
-    if not stereo:
-        audio = audio.mean(axis=0, keepdims=True)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    play_until(total)
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0  # no |audio| copy
     if peak > 0.99:
         audio *= 0.99 / peak
     return audio

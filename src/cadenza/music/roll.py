@@ -4,6 +4,10 @@ A frame rate is given per quarter note (``unit="quarter"``, metrical, what the
 Boulanger-Lewandowski benchmarks use with ``fs=1``) or per second
 (``unit="second"``). A note covers frames ``[round(start*fs), round(end*fs))``
 and at least one frame.
+
+A roll is allocated whole, so a score whose notes reach past
+:data:`MAX_FRAMES` frames (one note millions of ticks long is enough) is
+refused rather than allowed to ask for gigabytes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import symusic
 
 from cadenza.errors import CadenzaError
 from cadenza.music.theory import TPQ, make_score
+
+MAX_FRAMES = 2_000_000  # 256 MB at 128 pitches; 500,000 quarter notes (~70 hours at 120 bpm) at fs=4
 
 
 def piano_roll(score: symusic.Score, fs: float = 4, unit: str = "quarter",
@@ -32,6 +38,9 @@ def piano_roll(score: symusic.Score, fs: float = 4, unit: str = "quarter",
              if low <= n.pitch < high]
     frames = max((int(round(n.end * scale)) for n in notes), default=0)
     frames = max(frames, max((int(round(n.time * scale)) + 1 for n in notes), default=0))
+    if frames > MAX_FRAMES:
+        raise CadenzaError(f"a piano roll of this score would have {frames:,} frames; the limit is "
+                           f"{MAX_FRAMES:,} (cadenza.music.roll.MAX_FRAMES): use a lower frame rate or cut the score")
     roll = np.zeros((frames, high - low), dtype=np.uint8)
     for n in notes:
         start = int(round(n.time * scale))

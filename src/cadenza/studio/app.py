@@ -197,8 +197,6 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
             try:
                 mc = controls[studio.source_model(source_value)]
                 config, sampling = options_for(mc)
-                if source_value.startswith("run:"):
-                    config = {}  # a trained run keeps its own settings
                 take = studio.generate(_session(request), source_value, config, sampling, n_value, seed_value)
                 if finish:
                     finish_take(take)
@@ -229,9 +227,11 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 def resolve_run(value):
                     return str(ss.run_path(studio.runs, value))
 
-                config = ctl.values_from(mc.config, [data[c] for c in mc.config_components], resolve_file, resolve_run)
                 sampling = ctl.values_from(mc.sampling, [data[c] for c in mc.sampling_components],
                                            resolve_file, resolve_run)
+                if data[source].startswith("run:"):
+                    return {}, sampling  # a trained run keeps its own settings (their controls are hidden)
+                config = ctl.values_from(mc.config, [data[c] for c in mc.config_components], resolve_file, resolve_run)
                 return config, sampling
 
             return run_generate(request, data[source], options_for, data[n], data[seed], data[takes], False)
@@ -363,7 +363,8 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         def train_api(model: str, data: str, name: str, preset: str = "") -> str:
             """Train ``model`` on corpus ``data`` into run ``name`` (defaults and preset only)."""
             try:
-                job = studio.start_training(model, data, name, studio.train_config(model, preset or None, {}))
+                chosen = preset if preset not in (None, "", "none") else None  # as the page's "none"
+                job = studio.start_training(model, data, name, studio.train_config(model, chosen, {}))
                 job.thread.join()
             except Exception as exc:
                 return ss.message(exc)

@@ -10,10 +10,18 @@ import threading
 import time
 from pathlib import Path
 
+from cadenza.config import SEED
 from cadenza.errors import CadenzaError
 from cadenza.studio import session as ss
 
 MAX_PIECES = 8
+# What one click may ask for (the command line has no such caps): a bigger number is
+# refused with its limit, before anything is generated.
+MAX_LENGTH = 4096  # events, steps or frames of a symbolic piece
+SIZE_LIMITS = {"length": MAX_LENGTH, "max_length": MAX_LENGTH, "steps": MAX_LENGTH, "bars": 256,
+               "max_symbols": 200_000}
+MAX_RENDER_SECONDS = 300.0  # a score an audio model plays
+PAGE_TRANSFER_CONTROLS = ("pitch_shift", "loudness_shift")  # the Audio tab's sliders, used where declared
 SLOTS = 4  # takes shown side by side
 TRAIN_MINUTES = 5.0  # cap on a training run started from the page
 NO_TIMBRE = ("No timbre model yet: train one with `cadenza train ddsp --data violin --out runs/violin` "
@@ -38,7 +46,8 @@ class Studio:
         # Corpora to train on, by label: the embedded ones unless the caller names others.
         self.corpora = corpora if corpora is not None else {name: name for name in corpus_choices()}
         self.train_minutes = train_minutes
-        self._loaded: dict[str, tuple[float, object]] = {}
+        self._loaded: dict[str, tuple[int | None, object]] = {}
+        self._run_locks: dict[str, threading.Lock] = {}  # one a run name: see load_run
         self._refs: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -62,20 +71,34 @@ class Studio:
         raise CadenzaError(f"choose a technique or a trained run (got {source!r})")
 
     def load_run(self, name: str):
+        """The loaded model of run ``name``, loaded once however many sessions ask at the same time.
+
+        Each run has its own lock: a second session asking for a run being loaded waits for that
+        load and gets the same model (a run changed on disk since is loaded again); sessions asking
+        for other runs do not wait on it. A model enters the cache only once ``load`` has
+        returned it whole, so no session is ever handed a half-loaded one.
+        """
         from cadenza.models.base import load
 
         path = ss.run_path(self.runs, name)
-        stamp = (path / "cadenza.json").stat().st_mtime
         with self._lock:
-            cached = self._loaded.get(name)
+            run_lock = self._run_locks.setdefault(name, threading.Lock())
+        with run_lock:
+            try:
+                stamp = (path / "cadenza.json").stat().st_mtime_ns
+            except OSError:
+                stamp = None  # load() says what is wrong with the folder
+            with self._lock:
+                cached = self._loaded.get(name)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        model = load(path)
-        with self._lock:
-            self._loaded[name] = (stamp, model)
-            while len(self._loaded) > 4:
-                self._loaded.pop(next(iter(self._loaded)))
-        return model
+            model = load(path)
+            with self._lock:
+                self._loaded.pop(name, None)  # re-inserted last: the cache drops the least recently loaded
+                self._loaded[name] = (stamp, model)
+                while len(self._loaded) > 4:
+                    self._loaded.pop(next(iter(self._loaded)))
+            return model
 
     def reference(self, label: str):
         from cadenza.evaluate import Reference
@@ -101,20 +124,22 @@ class Studio:
         from cadenza.models.base import create
 
         name = self.source_model(source)
-        n = int(n or 1)
-        if not 1 <= n <= MAX_PIECES:
-            raise CadenzaError(f"pieces: choose 1 to {MAX_PIECES}")
+        n = whole_number(n if n is not None else 1, "pieces", 1, MAX_PIECES)
+        seed = whole_number(seed or 0, "seed", SEED.min, SEED.max)
         kind, _, label = source.partition(":")
+        if kind == "run" and config:
+            raise CadenzaError(run_keeps_its_settings(self.models[name], config))
         model = self.load_run(label) if kind == "run" else create(name, **config)
         if not model.is_fitted():
             raise CadenzaError(f"{name} learns from a corpus: train it in the Train tab (or `cadenza train {name}`) "
                                "and choose the run")
+        check_sizes(model, config, sampling)
         started = time.perf_counter()
-        pieces = model.generate(n=n, seed=int(seed or 0), **sampling)
+        pieces = model.generate(n=n, seed=seed, **sampling)
         elapsed = time.perf_counter() - started
         folder = self.sessions.new_folder(session, "take")
-        take = write_take(pieces, model.domain, folder, f"{label}-s{int(seed or 0)}")
-        take["label"] = f"{label}, seed {int(seed or 0)}"
+        take = write_take(pieces, model.domain, folder, f"{label}-s{seed}")
+        take["label"] = f"{label}, seed {seed}"
         take["seconds"] = elapsed
         return take
 
@@ -144,9 +169,11 @@ class Studio:
 
     def transfer(self, session: str | None, timbre: str, upload, options: dict):
         """Transform an uploaded recording with a transfer run; ``options`` are its
-        ``TransferOptions`` (the ones the model does not declare are left out)."""
+        ``TransferOptions``. The page's sliders (:data:`PAGE_TRANSFER_CONTROLS`) apply where
+        the model declares them; any other name it does not declare is refused."""
         from cadenza.audio.io import Audio
         from cadenza.models.abilities import Transfer
+        from cadenza.utils import one_thread
 
         if not timbre:
             raise CadenzaError(NO_TIMBRE if not self.timbre_runs() else "choose a timbre model")
@@ -154,15 +181,23 @@ class Studio:
             raise CadenzaError("upload a recording first")
         folder = self.sessions.folder(session)
         path = ss.take_upload(upload, folder, ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES, "recording")
-        audio = Audio.read(path)
-        if audio.seconds > ss.MAX_AUDIO_SECONDS:
-            raise CadenzaError(f"recording: {audio.seconds:.0f} s is over the {ss.MAX_AUDIO_SECONDS:.0f} s limit")
+        try:  # the length comes from the file's header: a longer one is never decoded
+            audio = Audio.read(path, max_seconds=ss.MAX_AUDIO_SECONDS)
+        except CadenzaError as exc:
+            raise CadenzaError(f"recording: {str(exc).split(': ', 1)[-1]}") from None
         model = self.load_run(timbre)
         if not isinstance(model, Transfer):
             raise CadenzaError(f"{timbre} is a {model.name} run: it cannot transfer timbre")
         declared = {f.name for f in dataclasses.fields(model.TransferOptions)}
-        out, notes = model.transfer(audio, **{k: v for k, v in (options or {}).items()
-                                              if k in declared and v is not None})
+        options = {k: v for k, v in (options or {}).items() if v is not None}
+        unknown = sorted(set(options) - declared - set(PAGE_TRANSFER_CONTROLS))
+        if unknown:
+            raise CadenzaError(f"unknown {model.name} transfer option {unknown[0]!r} "
+                               f"(known: {', '.join(sorted(declared)) or 'none'})")
+        if "progress" in declared:
+            options["progress"] = False  # no bar on the server's terminal
+        with one_thread():
+            out, notes = model.transfer(audio, **{k: v for k, v in options.items() if k in declared})
         target = self.sessions.new_folder(session, "transfer") / f"{timbre}-transfer.wav"
         out.write(target)
         return str(target), notes
@@ -173,20 +208,35 @@ class Studio:
         return [n for n, c in self.models.items() if c.learns_from_data]
 
     def train_config(self, name: str, preset: str | None, changed: dict) -> dict:
-        cls = self.models[name]
-        return {**(cls.presets.get(preset, {}) if preset else {}), **changed}
+        """``changed`` over the preset's settings; an unknown model or preset is refused."""
+        cls = self.trainable_class(name)
+        if preset and preset not in cls.presets:
+            raise CadenzaError(f"unknown preset {preset!r} for {name} "
+                               f"(choose from {', '.join(cls.presets) or 'none: it has no presets'})")
+        return {**(cls.presets[preset] if preset else {}), **changed}
+
+    def trainable_class(self, name: str) -> type:
+        if name not in self.models:
+            raise CadenzaError(f"unknown model {name!r} (models that train: {', '.join(self.trainable())})")
+        if name not in self.trainable():
+            raise CadenzaError(f"{name} does not train on a corpus (models that do: {', '.join(self.trainable())})")
+        return self.models[name]
 
     def start_training(self, name: str, data: str, run_name: str, config: dict) -> "TrainingJob":
+        from cadenza.data.audio_sets import AUDIO_SETS
         from cadenza.models.base import create
 
-        if name not in self.trainable():
-            raise CadenzaError(f"{name} does not train on a corpus")
+        cls = self.trainable_class(name)
         run_name = ss.check_run_name(run_name)
         out = self.runs / run_name
         if (out / "cadenza.json").is_file():
             raise CadenzaError(f"a run called {run_name!r} exists already: choose another name")
         if data not in self.corpora:
             raise CadenzaError(f"unknown corpus {data!r} (choose from {', '.join(self.corpora)})")
+        if cls.domain == "symbolic" and str(self.corpora[data]) in AUDIO_SETS:
+            scores = [label for label, source in self.corpora.items() if str(source) not in AUDIO_SETS]
+            raise CadenzaError(f"{name} learns from scores and {data!r} is an audio set: choose a score corpus"
+                               + (f" ({', '.join(scores)})" if scores else ""))
         model = create(name, **config)  # checks the options before a thread starts
         # A page's training run is small: it stops within the studio's time budget.
         return TrainingJob(model, config, self.corpora[data], out, {"max_minutes": self.train_minutes})
@@ -212,14 +262,16 @@ class TrainingJob:
         def stage(text: str) -> None:
             self.stage = text
 
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
+        existed = self.out.exists()
+        try:  # the run folder is made by training itself, once the corpus has loaded
             trainer = self.trainer if isinstance(self.model, NeuralGenerator) else None
             run = workflow.train(self.model.name, self.data, self.out, config=self.config, trainer=trainer,
                                  progress=False, on_stage=stage)
             self.summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
         except BaseException as exc:
             self.error = exc
+            if not existed and self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()  # a failure leaves no empty run folder behind
 
     def progress(self) -> float:
         """The share of ``max_steps`` done, from the newest logged step (0 when unknown)."""
@@ -229,6 +281,58 @@ class TrainingJob:
         if not steps:
             return 0.0
         return min(last_step(self.out / "logs") / steps, 1.0)
+
+
+def whole_number(value, what: str, low: int, high: int) -> int:
+    """``value`` as an int in ``low .. high``, or one clear error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CadenzaError(f"{what}: a whole number, got {value!r}") from None
+    if not number.is_integer() or not low <= number <= high:
+        raise CadenzaError(f"{what}: choose a whole number from {low} to {high}, got {value!r}")
+    return int(number)
+
+
+def run_keeps_its_settings(cls: type, config: dict) -> str:
+    """Why ``config`` cannot go with a trained run: its settings, or names it does not know."""
+    settings = {f.name for f in dataclasses.fields(cls.Config)}
+    sampling = sorted(f.name for f in dataclasses.fields(cls.Sampling))
+    unknown = sorted(set(config) - settings)
+    if unknown:
+        return f"unknown {cls.name} option {unknown[0]!r} (options of a trained run: {', '.join(sampling)})"
+    return (f"{', '.join(sorted(config))}: a trained run keeps the settings it was trained with "
+            f"(options of a trained run: {', '.join(sampling)})")
+
+
+def check_sizes(model, config: dict, sampling: dict) -> None:
+    """Refuse a request bigger than one click may make: a size over :data:`SIZE_LIMITS` (an
+    audio model's ``length``: :data:`~cadenza.studio.session.MAX_AUDIO_SECONDS` of samples),
+    or a score for an audio model longer than :data:`MAX_RENDER_SECONDS`."""
+    from cadenza.config import fields_of
+
+    for values in (config, sampling):
+        for key, limit in SIZE_LIMITS.items():
+            if key == "length" and model.domain == "audio":
+                limit = int(ss.MAX_AUDIO_SECONDS * (getattr(model, "sample_rate", None) or model.config.sample_rate))
+            try:
+                too_big = values.get(key) is not None and float(values[key]) > limit
+            except (TypeError, ValueError):
+                continue  # not a number: the model's own check says so
+            if too_big:
+                raise CadenzaError(f"{key}: at most {limit} in the studio, got {values[key]!r} "
+                                   "(the command line takes more)")
+    if model.domain != "audio":
+        return
+    from cadenza.music.io import read_score
+
+    files = {f.name for f in fields_of(model.Config) + fields_of(model.Sampling) if f.kind == "file"}
+    for key in sorted(files & (set(config) | set(sampling))):
+        path = sampling.get(key) or config.get(key)
+        seconds = read_score(path).to("second").end() if path else 0
+        if seconds > MAX_RENDER_SECONDS:
+            raise CadenzaError(f"{key}: the score lasts {seconds / 60:.1f} min; the studio plays up to "
+                               f"{MAX_RENDER_SECONDS / 60:.0f} min")
 
 
 def _round(value) -> float | None:

@@ -5,7 +5,9 @@ atomic checkpoints and the data module. Imported only when training runs
 from __future__ import annotations
 
 import copy
+import os
 import random
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from cadenza.train.engine import LAST, PREVIOUS
 from cadenza.train.system import System
 from cadenza.utils import atomic_path
 
@@ -132,12 +135,41 @@ class LastCheckpoint(ModelCheckpoint):
             self._resumed_at is not None and steps_done(trainer, trainer.lightning_module) == self._resumed_at)
 
 
+class Interruption(Callback):
+    """Remember the step at which Ctrl-C stopped training. Lightning answers a
+    KeyboardInterrupt by shutting down and calling ``sys.exit(1)``; the engine reads
+    ``step`` to tell that exit from any other and to say where training stopped."""
+
+    def __init__(self):
+        self.step: int | None = None
+
+    def on_exception(self, trainer, module, exception):
+        if isinstance(exception, KeyboardInterrupt):
+            self.step = steps_done(trainer, module)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoint files appear whole or not at all."""
+    """Checkpoint files appear whole or not at all, ``last.ckpt`` keeps its previous
+    version as ``previous.ckpt`` (a resume falls back on it when the newest one is
+    damaged), and every checkpoint is loaded with ``weights_only=True``: a checkpoint
+    holds tensors and plain values, so loading one can never run code, whatever
+    Lightning asks for or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says (torch lets that
+    variable override only a call that leaves ``weights_only`` unset)."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            # Through a Python file: a full disk then raises OSError(ENOSPC); torch's own
+            # writer, given a path, turns it into a RuntimeError that says nothing of the disk.
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+            if path.name == LAST and path.is_file():
+                # Only once the new one is whole; a crash before the new one takes its place
+                # leaves previous.ckpt alone, which a resume then starts from.
+                os.replace(path, path.with_name(PREVIOUS))
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -9,6 +9,17 @@ What the engine guarantees, whatever the model:
   seeded by ``(seed, epoch)`` and every random draw of a step by ``(seed,
   step)``, so a run killed and
   resumed ends with the same weights as one that never stopped.
+- **Damage.** ``last.ckpt`` keeps its previous version as ``previous.ckpt``. A
+  checkpoint that is truncated, empty, foreign or holds anything but weights
+  (checkpoints load with ``weights_only=True``, always) is set aside as
+  ``NAME.damaged`` with a one-line warning, and training resumes from the
+  newest good one (``previous.ckpt`` or ``best.ckpt``); with none, one
+  :class:`CadenzaError` says which file is damaged. ``resume=False`` (the CLI's
+  ``--restart``) starts afresh: :func:`start_afresh`.
+- **Ctrl-C.** Training stops with :class:`TrainingInterrupted` (a
+  ``KeyboardInterrupt``) naming the step and the checkpoint a resume starts from.
+- **A full disk.** A failed write leaves no half-written file and ends in an
+  ``OSError`` naming the file, however deep in Lightning it happened.
 - **Budget.** ``max_steps`` (batches), ``max_minutes`` and early stopping on
   the system's ``monitor`` (``patience`` epochs without improvement); the best
   weights by that value are the ones returned (the last ones when the system
@@ -27,23 +38,54 @@ What the engine guarantees, whatever the model:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import errno
 import json
 import logging
 import os
+import pickle
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
-from cadenza.config import option
+from cadenza.config import SEED, option
 from cadenza.errors import CadenzaError
 from cadenza.utils import atomic_path
+
+log = logging.getLogger("cadenza.train")
+
+# torch and Lightning are imported where training uses them: the options below are read by
+# `cadenza train MODEL --help`, which should not wait for either.
+
+# The checkpoints a run keeps: the newest, the one before it, the best by the monitored value.
+LAST, PREVIOUS, BEST = "last.ckpt", "previous.ckpt", "best.ckpt"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`fit_system`. Still a ``KeyboardInterrupt`` (whoever catches
+    that keeps working), and it says at which ``step`` training stopped and which
+    ``checkpoint`` (at ``checkpoint_step``) fitting again resumes from: None when no
+    checkpoint was written yet, or the run had no working directory to keep it in."""
+
+    def __init__(self, step: int, checkpoint: Path | None, checkpoint_step: int | None):
+        self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
+        if checkpoint is None:
+            text = f"interrupted at step {step}, before any checkpoint was kept"
+        else:
+            text = f"interrupted at step {step}; kept {checkpoint} (step {checkpoint_step})"
+        super().__init__(text)
+
+
+class _Damaged(Exception):
+    """A checkpoint file that cannot be resumed from; the message says why."""
 
 
 @dataclass
@@ -51,13 +93,14 @@ class TrainingConfig:
     """The training recipe's settings, shared by every neural model (mixed into its Config,
     saved with the run: they are part of how its weights came to be)."""
 
-    max_steps: int = option(2000, "Stop after this many training steps (batches).")
-    steps_per_epoch: int = option(100, "Steps between validation and checkpoints.")
-    patience: int = option(5, "Stop when the valid loss has not improved for this many epochs (0: never).")
-    batch_size: int = option(32, "Examples a batch.")
-    learning_rate: float = option(1e-3, "Peak learning rate (AdamW).")
-    weight_decay: float = option(0.01, "AdamW weight decay.")
-    seed: int = option(0, "Seed of initialisation, data order and dropout.")
+    max_steps: int = option(2000, "Stop after this many training steps (batches).", min=1, max=10_000_000)
+    steps_per_epoch: int = option(100, "Steps between validation and checkpoints.", min=1, max=1_000_000)
+    patience: int = option(5, "Stop when the valid loss has not improved for this many epochs (0: never).",
+                           min=0, max=10_000)
+    batch_size: int = option(32, "Examples a batch.", min=1, max=65_536)
+    learning_rate: float = option(1e-3, "Peak learning rate (AdamW).", above=0, max=10)
+    weight_decay: float = option(0.01, "AdamW weight decay.", min=0, max=1)
+    seed: int = option(0, "Seed of initialisation, data order and dropout.", min=SEED.min, max=SEED.max)
 
     def validate_training(self) -> None:
         if self.max_steps < 1:
@@ -79,11 +122,12 @@ class TrainerOptions:
 
     accelerator: str = option("cpu", "Lightning accelerator: cpu, gpu, mps, auto.")
     devices: str = option("1", "Lightning devices: a count, a list like 0,1, or auto.")
-    num_nodes: int = option(1, "Machines to train on (Lightning num_nodes).")
+    num_nodes: int = option(1, "Machines to train on (Lightning num_nodes).", min=1, max=10_000)
     strategy: str = option("auto", "Lightning strategy: auto, ddp, fsdp, ...")
     precision: str = option("32-true", "Lightning precision: 32-true, bf16-mixed, 16-mixed.")
-    max_minutes: float | None = option(None, "Stop after this many minutes of training (a time budget).")
-    workers: int = option(0, "Data loader worker processes (0: load in the training process).")
+    max_minutes: float | None = option(None, "Stop after this many minutes of training (a time budget).",
+                                       above=0, max=525_600)
+    workers: int = option(0, "Data loader worker processes (0: load in the training process).", min=0, max=256)
 
     def __post_init__(self):
         if self.max_minutes is not None and not self.max_minutes > 0:
@@ -157,23 +201,38 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
     the value the system monitors (``valid_loss`` unless it says otherwise). On
     return the system holds the best weights by that value (the last ones when it
     monitors nothing or there is no valid set), averaged where it keeps an average.
+
+    ``workdir`` keeps checkpoints and logs; fitting again with it resumes from its
+    newest good checkpoint, or, with ``resume=False``, starts afresh (see
+    :func:`start_afresh`). Ctrl-C raises :class:`TrainingInterrupted`.
     """
-    import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
-
-    from cadenza.train import callbacks as cb
-
     config.validate_training()
     options = TrainerOptions.of(trainer)
     if len(train_set) == 0:
         raise CadenzaError("no training examples: the corpus is too small for this model's context")
     temporary = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="cadenza-train-")) if temporary else Path(workdir)
+    try:
+        return _fit(system, train_set, valid_set, config, workdir, collate_fn, progress, resume, options,
+                    temporary)
+    finally:
+        if temporary:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _fit(system, train_set, valid_set, config: TrainingConfig, workdir: Path, collate_fn, progress: bool,
+         resume: bool, options: TrainerOptions, temporary: bool) -> FitResult:
+    """:func:`fit_system` in ``workdir``, which the caller removes afterwards when ``temporary``."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from cadenza.train import callbacks as cb
+
     checkpoints = workdir / "checkpoints"
+    if not resume:
+        start_afresh(workdir)
     _check_same_config(checkpoints, config, system)
-    last = checkpoints / "last.ckpt"
-    resume_path = last if resume and last.is_file() else None
-    resumed_from = _checkpoint_step(last) if resume_path else None
+    resume_path, resumed_from = _resume_point(checkpoints, system)
 
     _keep_earlier_logs(workdir / "logs")
     cb.seed_everything(config.seed)
@@ -181,6 +240,7 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
     _quiet_lightning()
     automatic = getattr(system, "automatic_optimization", True)
     clip = getattr(system, "gradient_clip", None)
+    interruption = cb.Interruption()
     lightning_trainer = L.Trainer(
         # A System counts its own steps (StepBudget stops it); Lightning's count agrees
         # with it only under automatic optimisation.
@@ -190,7 +250,7 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
         accelerator=options.accelerator, devices=_devices(options.devices), num_nodes=options.num_nodes,
         strategy=options.strategy, precision=options.precision,
         gradient_clip_val=clip if automatic and clip else None,
-        callbacks=_callbacks(config, system, checkpoints, has_valid),
+        callbacks=[*_callbacks(config, system, checkpoints, has_valid), interruption],
         logger=CSVLogger(workdir, name="", version="logs"),
         plugins=[cb.AtomicCheckpointIO()],
         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
@@ -199,12 +259,29 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
     data = cb.DataModule(train_set, valid_set if has_valid else None, config.batch_size, config.steps_per_epoch,
                          config.seed, collate_fn, options.workers)
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists.*")
-        warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
-        warnings.filterwarnings("ignore", message=".*val_dataloader.*")
-        lightning_trainer.fit(system, datamodule=data, ckpt_path=resume_path)
+    try:
+        with warnings.catch_warnings(), _sigint_kept():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists.*")
+            warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
+            warnings.filterwarnings("ignore", message=".*val_dataloader.*")
+            warnings.filterwarnings("ignore", message=".*dirpath has changed.*")  # a run folder moved
+            # weights_only=True: a checkpoint cannot run code (AtomicCheckpointIO insists too)
+            lightning_trainer.fit(system, datamodule=data, ckpt_path=resume_path, weights_only=True)
+    except (SystemExit, KeyboardInterrupt):
+        # Lightning answers Ctrl-C by shutting down and calling sys.exit(1); the Interruption
+        # callback tells that exit from any other.
+        if interruption.step is None:
+            raise
+        kept = None if temporary else _newest_good(checkpoints, system)
+        raise TrainingInterrupted(interruption.step, *(kept or (None, None))) from None
+    except Exception as exc:
+        full = _disk_full(exc)
+        if full is None or (full is exc and full.filename):
+            raise
+        # unwrapped, and naming at least the run when the failed write did not say what it wrote
+        raise OSError(full.errno, full.strerror or os.strerror(full.errno),
+                      full.filename or str(workdir)) from exc
     seconds = time.perf_counter() - started
 
     checkpoint = checkpoints / "best.ckpt"
@@ -221,14 +298,39 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
         stopped_by=stopped_by, resumed_from_step=resumed_from)
     if not temporary:
         plot_losses(workdir / "logs", workdir / "loss.png", phases=_phases(system))
-    if temporary:
-        shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def start_afresh(workdir: str | os.PathLike) -> list[Path]:
+    """Forget a run's training so that the next fit in ``workdir`` starts at step 0:
+    remove its checkpoints (and the settings recorded with them), and move the earlier
+    metrics logs into ``logs/before-restart-N/`` so that the new loss curve starts
+    clean. Everything else in ``workdir`` (the saved model, samples, plots) stays.
+    Returns the checkpoint files removed."""
+    workdir = Path(workdir)
+    checkpoints, logs = workdir / "checkpoints", workdir / "logs"
+    removed = []
+    if checkpoints.is_dir():
+        for pattern in ("*.ckpt", "*.ckpt.damaged", "config.json", ".*.tmp"):
+            for path in sorted(checkpoints.glob(pattern)):
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+    earlier = sorted(logs.glob("metrics*.csv")) if logs.is_dir() else []
+    if earlier:
+        number = 1 + len(list(logs.glob("before-restart-*")))
+        keep = logs / f"before-restart-{number}"
+        keep.mkdir()
+        for path in earlier:
+            os.replace(path, keep / path.name)
+    return removed
 
 
 def _restore(system, checkpoint: Path | None) -> None:
     """Load the best checkpoint's weights (None: keep the last), then the weight average
     where the system keeps one: what a model ships is the averaged best."""
+    import torch
+
     from cadenza.train import callbacks as cb
 
     average = None
@@ -262,11 +364,106 @@ def _timed_out(trainer) -> bool:
     return bool(timer and timer.time_remaining() is not None and timer.time_remaining() <= 0)
 
 
-def _checkpoint_step(path: Path) -> int | None:
+def _resume_point(checkpoints: Path, system) -> tuple[Path | None, int | None]:
+    """The checkpoint to resume from and its step: the newest good one of ``last.ckpt``,
+    ``previous.ckpt`` and ``best.ckpt`` ((None, None) when there is none at all). Damaged
+    ones are set aside as ``NAME.damaged`` with a one-line warning when a good one is
+    left; when none is, a CadenzaError names the damaged file."""
+    good, damaged = _checkpoints(checkpoints, system)
+    if not good and damaged:
+        path, reason = damaged[0]
+        raise CadenzaError(f"{path}: damaged training checkpoint ({reason}); start afresh with "
+                           "--restart (restart=True in Python), which keeps the run's other files")
+    if not good:
+        return None, None
+    path, step = good[0]
+    for bad, reason in damaged:
+        os.replace(bad, bad.with_name(bad.name + ".damaged"))
+        log.warning("%s: damaged checkpoint (%s), set aside as %s.damaged; resuming from %s (step %d)",
+                    bad, reason, bad.name, path.name, step)
+    return path, step
+
+
+def _newest_good(checkpoints: Path, system) -> tuple[Path, int] | None:
+    good, _ = _checkpoints(checkpoints, system)
+    return good[0] if good else None
+
+
+def _checkpoints(checkpoints: Path, system) -> tuple[list[tuple[Path, int]], list[tuple[Path, str]]]:
+    """``(good, damaged)``: the good checkpoints as (path, step), newest first (``last`` before
+    ``previous`` before ``best`` at the same step), and the damaged ones as (path, reason)."""
+    good, damaged = [], []
+    for name in (LAST, PREVIOUS, BEST):
+        path = checkpoints / name
+        if not path.is_file():
+            continue
+        try:
+            good.append((path, _checkpoint_step(path, system)))
+        except _Damaged as exc:
+            damaged.append((path, str(exc)))
+    good.sort(key=lambda item: -item[1])  # stable: keeps the order of names at the same step
+    return good, damaged
+
+
+def _checkpoint_step(path: Path, system) -> int:
+    """The step a training checkpoint of ``system`` was saved at, or :class:`_Damaged`.
+
+    Read the way every checkpoint is (``weights_only=True``, never unpickling code) and
+    memory-mapped, so that checking is cheap however large the weights. An error reading
+    the disk (permissions, I/O) is an OSError, not damage, and passes through."""
+    import torch
+
+    if path.stat().st_size == 0:
+        raise _Damaged("empty file")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its index is at the end
+        raise _Damaged("truncated, or not a PyTorch checkpoint")
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
-    except Exception:  # a damaged last.ckpt: Lightning will say so when it loads it
-        return None
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except OSError:
+        raise
+    except pickle.UnpicklingError:
+        raise _Damaged("holds Python objects other than weights, refused because loading them could "
+                       "run code") from None
+    except Exception as exc:  # torch says RuntimeError, KeyError, ... for archives it cannot read
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]
+        raise _Damaged(f"not a PyTorch checkpoint: {first}") from None
+    if not isinstance(saved, dict) or not {"state_dict", "global_step", "loops"} <= set(saved):
+        raise _Damaged("not a training checkpoint (no state_dict, global_step and loops)")
+    weights, expected = saved["state_dict"], system.state_dict()
+    if not isinstance(weights, dict) or set(weights) != set(expected) or any(
+            getattr(weights[k], "shape", None) != expected[k].shape for k in expected):
+        raise _Damaged("holds the weights of another model")
+    if not isinstance(saved["global_step"], int):
+        raise _Damaged("not a training checkpoint (its step is not a number)")
+    # A System counts batches itself (with several optimisers global_step counts their steps).
+    return int(weights["batches_done"]) if "batches_done" in expected else saved["global_step"]
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The "no space left" (or over quota) OSError behind ``exc``, following the chain of
+    causes, where Lightning or torch wrapped it; None when there is none."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _sigint_kept():
+    """Lightning ignores SIGINT from the first Ctrl-C on (so a second one cannot break its
+    shutdown) and never puts the handler back: put it back, so Ctrl-C works after training."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals or may set handlers
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _check_same_config(checkpoints: Path, config: TrainingConfig, system) -> None:
@@ -277,12 +474,19 @@ def _check_same_config(checkpoints: Path, config: TrainingConfig, system) -> Non
     current = {k: v for k, v in current.items() if k not in ("max_steps", "max_minutes", "patience",
                                                                 "accelerator", "devices", "num_nodes",
                                                                 "strategy")}
-    if record.is_file() and (checkpoints / "last.ckpt").is_file():
-        previous = json.loads(record.read_text())
+    if record.is_file() and any((checkpoints / name).is_file() for name in (LAST, PREVIOUS, BEST)):
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            previous = None
+        if not isinstance(previous, dict):
+            raise CadenzaError(f"{record}: damaged (not the JSON record of a run's settings), so the run "
+                               "cannot be checked before resuming; restart training with --restart")
         if previous != json.loads(json.dumps(current)):
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise CadenzaError(f"{checkpoints.parent}: holds a training run with other settings "
-                               f"({', '.join(changed[:5])}); choose another --out or delete it")
+                               f"({', '.join(changed[:5])}); choose another --out, or --restart to train "
+                               "afresh there")
     checkpoints.mkdir(parents=True, exist_ok=True)
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps(current, indent=1, default=str))
@@ -294,6 +498,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*predict_dataloader.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+    # an epoch shorter than the logging interval is fine: epoch means are logged anyway
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def read_metrics(logs: str | os.PathLike) -> list[dict[str, str]]:

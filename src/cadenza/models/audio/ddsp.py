@@ -41,22 +41,25 @@ from cadenza.models.base import Sampling as BaseSampling
 from cadenza.models.base import register
 from cadenza.realtime.controls import Envelope
 from cadenza.train.engine import TrainingConfig
+from cadenza.utils import one_thread, progress_bar
 
 
 @dataclass
 class Config(TrainingConfig):
-    sample_rate: int = option(16000, "Audio sample rate in Hz.")
-    hop: int = option(64, "Samples a control frame (64 at 16 kHz: 250 frames a second).")
-    n_harmonics: int = option(60, "Sinusoids of the harmonic synthesiser.")
-    n_noise_bands: int = option(65, "Frequency bands of the noise filter.")
-    hidden: int = option(256, "Width of the MLPs.")
-    gru: int = option(512, "Width of the GRU.")
-    mlp_layers: int = option(3, "Layers of each MLP (dense, layer norm, ReLU).")
-    reverb_seconds: float = option(0.5, "Length of the learned impulse response.")
-    example_seconds: float = option(2.0, "Length of a training example.")
-    fft_sizes: list[int] = option([2048, 1024, 512, 256, 128, 64], "FFT sizes of the spectral loss.")
-    program: int = option(40, "General MIDI program that plays the scores when fit is given scores (40: violin).")
-    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.")
+    sample_rate: int = option(16000, "Audio sample rate in Hz.", min=8000, max=192_000)
+    hop: int = option(64, "Samples a control frame (64 at 16 kHz: 250 frames a second).", min=8, max=4096)
+    n_harmonics: int = option(60, "Sinusoids of the harmonic synthesiser.", min=1, max=1024)
+    n_noise_bands: int = option(65, "Frequency bands of the noise filter.", min=2, max=1024)
+    hidden: int = option(256, "Width of the MLPs.", min=1, max=8192)
+    gru: int = option(512, "Width of the GRU.", min=1, max=8192)
+    mlp_layers: int = option(3, "Layers of each MLP (dense, layer norm, ReLU).", min=1, max=16)
+    reverb_seconds: float = option(0.5, "Length of the learned impulse response.", above=0, max=4)
+    example_seconds: float = option(2.0, "Length of a training example.", above=0, max=60)
+    fft_sizes: list[int] = option([2048, 1024, 512, 256, 128, 64], "FFT sizes of the spectral loss.",
+                                  min=16, max=65_536)
+    program: int = option(40, "General MIDI program that plays the scores when fit is given scores (40: violin).",
+                          min=0, max=127)
+    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.", above=0, max=10_000)
 
     def __post_init__(self):
         if self.sample_rate < 8000 or self.hop < 8 or self.sample_rate % self.hop:
@@ -75,16 +78,17 @@ class Config(TrainingConfig):
 class Sampling(BaseSampling):
     midi: str | None = option(None, "Score to play (.mid, .musicxml, .abc, ...); default: a held-out melody "
                                     "kept from training.", kind="file")
-    pitch_shift: float = option(0.0, "Transpose by this many semitones.")
-    loudness_shift: float = option(0.0, "Add this many dB of loudness.")
+    pitch_shift: float = option(0.0, "Transpose by this many semitones.", min=-48, max=48)
+    loudness_shift: float = option(0.0, "Add this many dB of loudness.", min=-60, max=60)
 
 
 @dataclass
 class TransferOptions:
-    pitch_shift: float = option(0.0, "Transpose by this many semitones.")
-    loudness_shift: float = option(0.0, "Add this many dB of loudness.")
+    pitch_shift: float = option(0.0, "Transpose by this many semitones.", min=-48, max=48)
+    loudness_shift: float = option(0.0, "Add this many dB of loudness.", min=-60, max=60)
     auto_level: bool = option(True, "Match the input's level to the instrument's range first.")
     pitch_method: str = option("auto", "Pitch tracker: auto (CREPE where installed), crepe or yin.")
+    progress: bool = option(True, "Show a progress bar with the time left (on a terminal).")
 
 
 def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
@@ -199,7 +203,17 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         arrays = {**self.net_arrays(), "demo": self.demo_}
         return arrays, {"envelope": asdict(self.envelope_)}
 
+    def _expected_arrays(self, extra, directory, header):
+        from cadenza.models.run_check import FLOAT32, ArraySpec
+
+        # the demo melody's control frames: f0 (Hz) and loudness (dB), as long as it is
+        return {**self.net_spec(DDSPNet(self.config)), "demo": ArraySpec((None, 2), FLOAT32)}
+
     def _load_state(self, arrays, extra):
+        from cadenza.models.run_check import check_config, check_fields
+
+        check_fields(extra, {"envelope": dict}, "cadenza.json", "state")
+        check_config(Envelope, extra["envelope"], "cadenza.json", "envelope field")
         self.load_net(DDSPNet(self.config), arrays)
         self.demo_ = np.array(arrays["demo"])
         self.envelope_ = Envelope(**extra["envelope"])
@@ -211,12 +225,11 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         self._check_fitted()
         return DDSPStream(self, seed)
 
-    def render_controls(self, controls: np.ndarray, seed: int = 0) -> np.ndarray:
+    def render_controls(self, controls: np.ndarray, seed: int = 0, progress=None) -> np.ndarray:
         """Audio ``[1, frames*hop]`` for control frames ``[frames, 2]`` (f0 Hz, loudness dB):
-        the streaming step run once over everything."""
-        stream = self.stream(seed)
-        stream.init_state()
-        return stream.step(controls)
+        the streaming step run over them block by block (:meth:`Streaming.render_frames`,
+        which calls ``progress(seconds)`` after each block)."""
+        return self.render_frames(controls, seed, progress)
 
     def render_score(self, score, seed: int = 0, max_frames: int | None = None, pitch_shift: float = 0.0,
                      loudness_shift: float = 0.0) -> Audio:
@@ -233,9 +246,16 @@ class DDSP(InstrumentModel, Streaming, Transfer):
 
     def transfer(self, audio: Audio, seed: int = 0, **options) -> tuple[Audio, list[str]]:
         """Timbre transfer: the f0 and loudness of ``audio`` played by the learned instrument.
-        Returns the audio and notes saying what was adapted (resampling, mixing, level)."""
+        Returns the audio and notes saying what was adapted (resampling, mixing, level).
+
+        A long recording goes through in bounded memory: the pitch tracker and the loudness
+        take a batch of frames at a time, and the instrument plays block by block (the
+        streaming path: the blocks join into one whole render's samples, to float rounding)."""
         self._check_fitted()
-        o = self.transfer_options(options)
+        with one_thread():
+            return self._transfer(audio, seed, self.transfer_options(options))
+
+    def _transfer(self, audio: Audio, seed: int, o: TransferOptions) -> tuple[Audio, list[str]]:
         c = self.config
         if not isinstance(audio, Audio):
             raise CadenzaError(f"transfer takes an Audio clip, got {type(audio).__name__}")
@@ -252,7 +272,9 @@ class DDSP(InstrumentModel, Streaming, Transfer):
                                f"at least {1024 / c.sample_rate * 1000:.0f} ms needed)")
         if not np.abs(samples).max() > 1e-5:
             raise CadenzaError("input audio: silent (no pitch anywhere)")
-        f0, confidence = pitch(samples, c.sample_rate, c.hop, o.pitch_method)
+        seconds = samples.shape[1] / c.sample_rate
+        with progress_bar(seconds, f"{self.name}: tracking pitch", o.progress) as advance:
+            f0, confidence = pitch(samples, c.sample_rate, c.hop, o.pitch_method, advance)
         ld = loudness(samples, c.sample_rate, c.hop)
         voiced = confidence >= 0.5
         if not voiced.any():
@@ -268,7 +290,8 @@ class DDSP(InstrumentModel, Streaming, Transfer):
             notes.append(f"loudness adjusted by {shift:+.1f} dB to the instrument's range")
             loudness_shift += shift
         controls = shift_controls(np.stack([f0, ld], 1), o.pitch_shift, loudness_shift)
-        return Audio(self.render_controls(controls, seed), c.sample_rate), notes
+        with progress_bar(seconds, f"{self.name}: playing", o.progress) as advance:
+            return Audio(self.render_controls(controls, seed, advance), c.sample_rate), notes
 
     # --- the Generator API -------------------------------------------------------------
 

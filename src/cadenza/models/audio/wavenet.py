@@ -28,12 +28,25 @@ training crop: the clip's ``pitch`` label, else the crop's median f0; when
 streaming, the pitch of each frame's f0), so a score plays note by note. The
 network's input is the previous sample's mu-law level (a scalar) rather than
 a one-hot vector; the first layer is a 1x1 convolution, so the receptive
-field is ``1 + sum of dilations`` past samples. No discretised mixture of
-logistics (Salimans et al. 2017) yet; ``tiny`` is a toy for the tests.
+field is ``1 + sum of dilations`` past samples.
+
+Output: the paper's softmax over 256 classes, or (``output=logistic_mixture``)
+a discretised mixture of logistics (Salimans, Karpathy, Chen & Kingma 2017,
+"PixelCNN++", https://arxiv.org/abs/1701.05517; used for WaveNet audio by
+Parallel WaveNet) over the same 256 mu-law levels rather than 16-bit PCM,
+so both outputs give a distribution over the same classes: the same
+samplers, the same bits per sample, one uniform a sample.
+
+Generation a user can live with: the fast generator runs several notes side
+by side (``generate(n=8)`` costs little more than one note: the per-sample
+cost is Python overhead), with a progress bar on a terminal. A pitch outside
+the range seen in training is refused (its embedding never learned anything);
+a score's notes outside it keep their f0 and borrow the nearest trained pitch.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -53,22 +66,27 @@ from cadenza.nn.conv import CausalConv1d
 from cadenza.nn.mulaw import mu_law_quantize
 from cadenza.realtime.controls import Envelope
 from cadenza.train.engine import TrainingConfig
+from cadenza.utils import progress_bar
 
 CLASSES = 256
+OUTPUTS = ("softmax", "logistic_mixture")
 
 
 @dataclass
 class Config(TrainingConfig):
-    sample_rate: int = option(16000, "Audio sample rate in Hz.")
-    hop: int = option(64, "Samples a control frame (f0, loudness).")
-    layers: int = option(20, "Dilated layers in all.")
-    cycle: int = option(10, "Layers a stack: dilations 1, 2, ..., 2^(cycle-1), then again.")
-    residual: int = option(64, "Channels of the residual stream.")
-    skip: int = option(128, "Channels of the skip connections and the output layers.")
-    conditioning: int = option(32, "Width of the conditioning vector (controls + pitch + program).")
-    example_seconds: float = option(0.5, "Length of a training crop.")
-    program: int = option(40, "General MIDI program of the audio when the set has no program labels.")
-    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.")
+    sample_rate: int = option(16000, "Audio sample rate in Hz.", min=8000, max=192_000)
+    hop: int = option(64, "Samples a control frame (f0, loudness).", min=8, max=4096)
+    layers: int = option(20, "Dilated layers in all.", min=1, max=256)
+    cycle: int = option(10, "Layers a stack: dilations 1, 2, ..., 2^(cycle-1), then again.", min=1, max=16)
+    residual: int = option(64, "Channels of the residual stream.", min=1, max=4096)
+    skip: int = option(128, "Channels of the skip connections and the output layers.", min=1, max=4096)
+    conditioning: int = option(32, "Width of the conditioning vector (controls + pitch + program).", min=1, max=4096)
+    example_seconds: float = option(0.5, "Length of a training crop.", above=0, max=60)
+    program: int = option(40, "General MIDI program of the audio when the set has no program labels.", min=0, max=127)
+    max_audio_minutes: float = option(10.0, "Minutes of audio rendered when fit is given scores.", above=0, max=10_000)
+    output: str = option("softmax", "Output distribution over the 256 mu-law classes: softmax (a logit a "
+                                    "class), or logistic_mixture (Salimans et al. 2017, discretised to them).")
+    mixtures: int = option(10, "Logistic components when output is logistic_mixture.", min=1, max=256)
 
     def __post_init__(self):
         if self.sample_rate < 8000 or self.hop < 8 or self.sample_rate % self.hop:
@@ -79,6 +97,10 @@ class Config(TrainingConfig):
             raise ValueError("a training crop must be at least 2 frames long")
         if not 0 <= self.program <= 127 or not self.max_audio_minutes > 0:
             raise ValueError("program must be 0-127 and max_audio_minutes positive")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.mixtures < 1:
+            raise ValueError("mixtures must be at least 1")
 
     @property
     def dilations(self) -> list[int]:
@@ -87,10 +109,12 @@ class Config(TrainingConfig):
 
 @dataclass
 class Sampling(BaseSampling):
-    pitch: int | None = option(None, "MIDI pitch of the note (0-127); default: the most common in training.")
+    pitch: int | None = option(None, "MIDI pitch of the note (0-127); default: the most common in training.",
+                               min=0, max=127)
     instrument: int | None = option(None, "General MIDI program (one seen in training); default: the most "
-                                          "common.")
+                                          "common.", min=0, max=127)
     midi: str | None = option(None, "Score to play (.mid, ...) instead of one note.", kind="file")
+    progress: bool = option(True, "Show a progress bar with the time left (on a terminal).")
 
 
 def receptive_field(dilations) -> int:
@@ -119,7 +143,7 @@ class WaveNetNet(nn.Module):
         self.condition = nn.ModuleList(nn.Linear(k, 2 * r) for _ in c.dilations)
         self.res_skip = nn.ModuleList(nn.Conv1d(r, r + s, 1) for _ in c.dilations)
         self.out1 = nn.Conv1d(s, s, 1)
-        self.out2 = nn.Conv1d(s, CLASSES, 1)
+        self.out2 = nn.Conv1d(s, CLASSES if c.output == "softmax" else 3 * c.mixtures, 1)
 
     @property
     def receptive_field(self) -> int:
@@ -148,6 +172,48 @@ class WaveNetNet(nn.Module):
             h, skip = h + out[:, :r], skip + out[:, r:]
         return self.out2(F.relu(self.out1(F.relu(skip))))
 
+    def class_log_probs(self, out):
+        """The output layer's ``[b, channels, T]`` -> log-probabilities of the 256 classes
+        ``[b, 256, T]`` (what sampling needs)."""
+        if self.c.output == "softmax":
+            return F.log_softmax(out, 1)
+        classes = torch.arange(CLASSES, device=out.device)
+        return mixture_log_probs(out[:, :, None], classes[None, :, None])  # [b, 256, T]
+
+    def nll(self, out, target, reduction: str = "mean"):
+        """Negative log-likelihood (nats) of the classes ``target [b, T]``."""
+        if self.c.output == "softmax":
+            return F.cross_entropy(out, target, reduction=reduction)
+        nll = -mixture_log_probs(out, target)
+        return nll.mean() if reduction == "mean" else nll.sum()
+
+
+def mixture_log_probs(out, classes):
+    """Log-probability of mu-law ``classes`` under a discretised mixture of logistics (Salimans,
+    Karpathy, Chen & Kingma 2017, "PixelCNN++", section 2.1) over the levels ``2q/255 - 1``.
+
+    ``out [b, 3K, ...]`` holds the K mixture logits, means and log scales; ``classes`` broadcasts
+    against ``out[:, 0]``. A class owns the interval of half-width 1/255 around its level; the
+    end classes take the tails, so the 256 probabilities sum to 1.
+    """
+    k = out.shape[1] // 3
+    logit, mean, log_scale = out[:, :k], out[:, k:2 * k], out[:, 2 * k:].clamp(min=-7.0)
+    y = (2 * classes.to(out.dtype) / (CLASSES - 1) - 1).unsqueeze(1)  # [b or 1, 1, ...]
+    inv_scale = torch.exp(-log_scale)
+    half = 1.0 / (CLASSES - 1)
+    upper, lower = inv_scale * (y - mean + half), inv_scale * (y - mean - half)
+    log_cdf_upper = upper - F.softplus(upper)  # log sigmoid(upper)
+    log_survival_lower = -F.softplus(lower)  # log (1 - sigmoid(lower))
+    delta = torch.sigmoid(upper) - torch.sigmoid(lower)
+    # Where the bin holds almost no mass the difference of sigmoids underflows: use the
+    # density at the level times the bin width instead (PixelCNN++ does the same).
+    middle = inv_scale * (y - mean)
+    log_density = middle - log_scale - 2 * F.softplus(middle) + math.log(2 * half)
+    inner = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_density)
+    cls = classes.unsqueeze(1)
+    log_bin = torch.where(cls == 0, log_cdf_upper, torch.where(cls == CLASSES - 1, log_survival_lower, inner))
+    return torch.logsumexp(log_bin + F.log_softmax(logit, 1), 1)
+
 
 def level(classes):
     """The mu-law level 2q/255 - 1 of classes (the network's input for the next sample)."""
@@ -159,25 +225,35 @@ def decode(classes) -> np.ndarray:
     return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(CLASSES - 1)) / (CLASSES - 1)).astype(np.float32)
 
 
-def inverse_cdf(logits: np.ndarray, u: float, temperature: float) -> int:
-    """The class whose CDF interval holds ``u`` under softmax(logits / temperature) (float64)."""
+def inverse_cdf(logits, u, temperature: float):
+    """The class whose CDF interval holds each ``u`` under softmax(logits / temperature), in float64:
+    ``logits [..., 256]`` and ``u [...]`` -> int64 ``[...]``. The class is the count of CDF
+    values at or below ``u`` (``searchsorted`` to the right), row by row."""
     z = np.asarray(logits, np.float64) / temperature
-    p = np.exp(z - z.max())
-    cdf = np.cumsum(p)
-    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), CLASSES - 1))
+    p = np.exp(z - z.max(-1, keepdims=True))
+    cdf = np.cumsum(p, -1)
+    target = np.asarray(u, np.float64)[..., None] * cdf[..., -1:]
+    return np.minimum((cdf <= target).sum(-1), CLASSES - 1).astype(np.int64)
 
 
 def _check_controls(controls, pitch, program, samples: int, hop: int):
+    """Controls ``[frames, 2]`` or ``[b, frames, 2]`` and pitch/program (a number, a frame or
+    ``[b, frames]``) -> float32 ``[b, frames, 2]`` and int64 ``[b, frames]`` twice."""
     controls = np.asarray(controls, dtype=np.float32)
-    if controls.ndim != 2 or controls.shape[1] != 2:
+    if controls.ndim == 2:
+        controls = controls[None]
+    if controls.ndim != 3 or controls.shape[2] != 2:
         raise CadenzaError(f"conditioning must be control frames [frames, 2] (f0 Hz, loudness dB), got shape "
                            f"{list(controls.shape)}")
-    if len(controls) * hop < samples:
-        raise CadenzaError(f"conditioning of the wrong length: {len(controls)} frames cover "
-                           f"{len(controls) * hop} samples, {samples} asked for")
-    frames = len(controls)
-    pitch = np.broadcast_to(np.asarray(pitch, np.int64), (frames,)).copy()
-    program = np.broadcast_to(np.asarray(program, np.int64), (frames,)).copy()
+    batch, frames = controls.shape[:2]
+    if frames * hop < samples:
+        raise CadenzaError(f"conditioning of the wrong length: {frames} frames cover "
+                           f"{frames * hop} samples, {samples} asked for")
+
+    def per_frame(values):
+        values = np.asarray(values, np.int64)
+        return np.broadcast_to(values if values.ndim != 1 else values[None], (batch, frames)).copy()
+    pitch, program = per_frame(pitch), per_frame(program)
     if pitch.min() < 0 or pitch.max() > 127 or program.min() < 0 or program.max() > 127:
         raise CadenzaError("pitch and program must be 0-127")
     return controls, pitch, program
@@ -199,9 +275,9 @@ def generate_naive(net: WaveNetNet, controls, pitch, program, uniforms, temperat
         window = np.zeros(t + 1 - begin, np.float32)
         window[start - begin:] = previous[start:t + 1]
         frames = slice(begin // hop, t // hop + 1)
-        logits = net(torch.from_numpy(window)[None], torch.from_numpy(controls[frames])[None],
-                     torch.from_numpy(pitch[frames])[None], torch.from_numpy(program[frames])[None])
-        out[t] = inverse_cdf(logits[0, :, -1].numpy(), uniforms[t], temperature)
+        head = net(torch.from_numpy(window)[None], torch.from_numpy(controls[:1, frames]),
+                   torch.from_numpy(pitch[:1, frames]), torch.from_numpy(program[:1, frames]))
+        out[t] = inverse_cdf(net.class_log_probs(head[..., -1:])[0, :, 0].numpy(), uniforms[t], temperature)
         if t + 1 < samples:
             previous[t + 1] = level(out[t])
     return out
@@ -209,11 +285,13 @@ def generate_naive(net: WaveNetNet, controls, pitch, program, uniforms, temperat
 
 class FastGenerator:
     """Paine et al.'s generator: a queue a layer holds the last ``d`` inputs of its dilated
-    convolution, so one sample costs one matrix product a layer. Carries its state across
-    calls (``run`` continues where the last call stopped)."""
+    convolution, so one sample costs one matrix product a layer. Runs ``batch`` sequences side
+    by side (several notes at once cost little more than one: the per-sample work is Python
+    overhead, not arithmetic) and carries its state across calls (``run`` continues where the
+    last call stopped)."""
 
-    def __init__(self, net: WaveNetNet):
-        self.net, self.c = net, net.c
+    def __init__(self, net: WaveNetNet, batch: int = 1):
+        self.net, self.c, self.batch = net, net.c, batch
         g = lambda t: t.detach().cpu().numpy().astype(np.float32)  # noqa: E731
         self.w_in, self.b_in = g(net.input.weight)[:, 0, 0], g(net.input.bias)
         # conv weight [2r, r, 2]: tap 0 sees h[t - d], tap 1 sees h[t].
@@ -228,39 +306,54 @@ class FastGenerator:
 
     def reset(self) -> None:
         r = self.c.residual
-        self.queues = [np.zeros((d, r), np.float32) for d in self.c.dilations]
+        self.queues = [np.zeros((d, self.batch, r), np.float32) for d in self.c.dilations]
         self.t = 0
-        self.previous = 0.0  # level of the last sample (0 before the start)
+        self.previous = np.zeros((self.batch, 1), np.float32)  # level of the last sample (0 at the start)
 
-    def run(self, controls, pitch, program, uniforms, temperature: float = 1.0) -> np.ndarray:
-        """Classes for ``len(uniforms)`` samples, driven by ``controls [frames, 2]``
-        (frames * hop samples at least, the first at this generator's position)."""
+    def run(self, controls, pitch, program, uniforms, temperature: float = 1.0, progress=None) -> np.ndarray:
+        """Classes ``[b, T]`` (``[T]`` for one sequence) for uniforms ``[b, T]`` (or ``[T]``), driven by
+        ``controls [b, frames, 2]`` (or ``[frames, 2]``; ``frames * hop >= T``, the first frame at
+        this generator's position). ``progress(samples)`` is called after each frame."""
         net, hop, r = self.net, self.c.hop, self.c.residual
-        controls, pitch, program = _check_controls(controls, pitch, program, len(uniforms), hop)
+        single = np.ndim(uniforms) == 1
+        uniforms = np.atleast_2d(uniforms)
+        controls, pitch, program = _check_controls(controls, pitch, program, uniforms.shape[1], hop)
+        if len(controls) != self.batch or len(uniforms) != self.batch:
+            raise CadenzaError(f"this generator runs {self.batch} sequences, got {len(controls)} "
+                               f"conditionings and {len(uniforms)} draws")
         with torch.inference_mode():
-            cond = [c[0].numpy() for c in net.frame_conditioning(
-                torch.from_numpy(controls)[None], torch.from_numpy(pitch)[None], torch.from_numpy(program)[None])]
-        out = np.zeros(len(uniforms), np.int64)
-        for i in range(len(uniforms)):
+            cond = net.frame_conditioning(torch.from_numpy(controls), torch.from_numpy(pitch),
+                                          torch.from_numpy(program))
+        # A layer's bias and conditioning are added together once a frame, not once a sample.
+        cond = [c.numpy() + b for c, b in zip(cond, self.b_dil)]  # [b, frames, 2r] each
+        softmax = self.c.output == "softmax"
+        out = np.zeros(uniforms.shape, np.int64)
+        for i in range(uniforms.shape[1]):
             frame = i // hop
-            h = self.previous * self.w_in + self.b_in
+            h = self.previous * self.w_in + self.b_in  # [b, r]
             skip = 0.0
             for k, queue in enumerate(self.queues):
                 slot = self.t % len(queue)
-                z = queue[slot] @ self.w_past[k] + h @ self.w_now[k] + self.b_dil[k] + cond[k][frame]
+                z = queue[slot] @ self.w_past[k] + h @ self.w_now[k] + cond[k][:, frame]
                 queue[slot] = h
-                o = (np.tanh(z[:r]) / (1 + np.exp(-z[r:]))) @ self.w_rs[k] + self.b_rs[k]
-                h, skip = h + o[:r], skip + o[r:]
-            hidden = np.maximum(np.maximum(skip, 0) @ self.w_o1 + self.b_o1, 0)
-            out[i] = inverse_cdf(hidden @ self.w_o2 + self.b_o2, uniforms[i], temperature)
-            self.previous = float(level(out[i]))
+                o = (np.tanh(z[:, :r]) / (1 + np.exp(-z[:, r:]))) @ self.w_rs[k] + self.b_rs[k]
+                h, skip = h + o[:, :r], skip + o[:, r:]
+            head = np.maximum(np.maximum(skip, 0) @ self.w_o1 + self.b_o1, 0) @ self.w_o2 + self.b_o2
+            if not softmax:
+                with torch.inference_mode():
+                    head = net.class_log_probs(torch.from_numpy(head)[:, :, None])[:, :, 0].numpy()
+            out[:, i] = inverse_cdf(head, uniforms[:, i], temperature)
+            self.previous = level(out[:, i])[:, None]
             self.t += 1
-        return out
+            if progress is not None and (i + 1) % hop == 0:
+                progress(hop)
+        return out[0] if single else out
 
 
 def generate_fast(net: WaveNetNet, controls, pitch, program, uniforms, temperature: float = 1.0) -> np.ndarray:
-    """Classes ``[len(uniforms)]`` by :class:`FastGenerator`, from a fresh start."""
-    return FastGenerator(net).run(controls, pitch, program, uniforms, temperature)
+    """Classes for ``uniforms`` (``[T]``, or ``[b, T]`` for a batch) by :class:`FastGenerator`,
+    from a fresh start."""
+    return FastGenerator(net, len(np.atleast_2d(uniforms))).run(controls, pitch, program, uniforms, temperature)
 
 
 class _Examples(torch.utils.data.Dataset):
@@ -323,6 +416,7 @@ class WaveNet(InstrumentModel, Streaming):
         self.programs_ = sorted({int(p) for p in program})
         values, counts = np.unique(pitch, return_counts=True)
         self.default_pitch_ = int(values[np.argmax(counts)])
+        self.pitch_range_ = [int(values.min()), int(values.max())]
         self.default_program_ = int(np.bincount(program).argmax())
         arrays = self.valid_windows(valid, frames)
         valid_set = _Examples(arrays, *self._global(valid, arrays["clip"], arrays["f0"])) if arrays else None
@@ -339,14 +433,29 @@ class WaveNet(InstrumentModel, Streaming):
     def _state(self):
         arrays = self.net_arrays()
         extra = {"envelope": asdict(self.envelope_), "programs": self.programs_,
-                 "default_pitch": self.default_pitch_, "default_program": self.default_program_}
+                 "default_pitch": self.default_pitch_, "default_program": self.default_program_,
+                 "pitch_range": self.pitch_range_}
         return arrays, extra
 
+    def _expected_arrays(self, extra, directory, header):
+        # Config's bounds on layers and cycle keep the list of dilations (made before any module,
+        # so before load's size guard can count) short.
+        return self.net_spec(WaveNetNet(self.config))
+
     def _load_state(self, arrays, extra):
+        from cadenza.models.run_check import check_config, check_fields
+
+        check_fields(extra, {"envelope": dict, "programs": list[int], "default_pitch": int, "default_program": int},
+                     "cadenza.json", "state")
+        check_config(Envelope, extra["envelope"], "cadenza.json", "envelope field")
+        midi = [*extra["programs"], extra["default_pitch"], extra["default_program"]]
+        if not all(0 <= value <= 127 for value in midi):
+            raise ValueError("programs and pitches must be 0-127")
         self.load_net(WaveNetNet(self.config), arrays)
         self.envelope_ = Envelope(**extra["envelope"])
         self.programs_ = list(extra["programs"])
         self.default_pitch_, self.default_program_ = extra["default_pitch"], extra["default_program"]
+        self.pitch_range_ = [int(p) for p in extra["pitch_range"]]
 
     # --- likelihood --------------------------------------------------------------------
 
@@ -366,9 +475,9 @@ class WaveNet(InstrumentModel, Streaming):
             target = mu_law_quantize(audio, CLASSES)
             previous = torch.cat([torch.zeros(1), torch.from_numpy(level(target[:-1].numpy()))])
             controls = torch.from_numpy(np.stack([data.f0[i], data.loudness[i]], -1).astype(np.float32))
-            logits = self.net_(previous[None], controls[None], torch.full((1, frames), pitch),
-                               torch.full((1, frames), program))
-            total -= float(F.cross_entropy(logits, target[None], reduction="sum"))
+            out = self.net_(previous[None], controls[None], torch.full((1, frames), pitch),
+                            torch.full((1, frames), program))
+            total -= float(self.net_.nll(out, target[None], reduction="sum"))
             count += len(target)
         return LogProb(total, count)
 
@@ -394,23 +503,40 @@ class WaveNet(InstrumentModel, Streaming):
         stream.init_state()
         return stream.step(controls)
 
+    def _check_pitch(self, pitch) -> int:
+        pitch = self.default_pitch_ if pitch is None else pitch
+        low, high = self.pitch_range_
+        if not low <= pitch <= high:
+            raise CadenzaError(f"pitch {pitch} is outside the range this model was trained on ({low}-{high})")
+        return int(pitch)
+
     def _generate_one(self, rng, options):
-        seed = int(rng.integers(2**31))
+        return self._generate_many([rng], options)[0]
+
+    def _generate_many(self, rngs, options):
+        """Notes of one pitch are generated side by side, one fast generator for the batch; a
+        score plays through the stream, one piece at a time. Either way piece ``i`` gets the
+        same draws as the stream would give it alone."""
+        seeds = [int(rng.integers(2**31)) for rng in rngs]
         if options.midi:
             from cadenza.music.io import read_score
 
             score = read_score(options.midi)
-            audio = self.render_score(score, seed, None if options.length is None
-                                      else -(-options.length // self.config.hop))
-            return Audio(audio.samples[:, :options.length] if options.length else audio.samples, audio.sample_rate)
-        pitch = self.default_pitch_ if options.pitch is None else options.pitch
-        if not 0 <= pitch <= 127:
-            raise CadenzaError(f"pitch must be a MIDI pitch 0-127, got {pitch}")
+            frames = None if options.length is None else -(-options.length // self.config.hop)
+            pieces = [self.render_score(score, seed, frames) for seed in seeds]
+            return [Audio(a.samples[:, :options.length], a.sample_rate) for a in pieces]
+        pitch, program = self._check_pitch(options.pitch), self._check_instrument(options.instrument)
         length = options.length or self.config.sample_rate
-        frames = -(-length // self.config.hop)
-        controls = np.tile(np.array([[midi_to_hz(pitch), self.envelope_.level(100)]], np.float32), (frames, 1))
-        samples = self.render_controls(controls, seed, pitch, options.instrument, options.temperature)
-        return Audio(samples[:, :length], self.config.sample_rate)
+        hop = self.config.hop
+        frames = -(-length // hop)
+        note = np.array([[midi_to_hz(pitch), self.envelope_.level(100)]], np.float32)
+        controls = np.tile(note, (len(seeds), frames, 1))
+        uniforms = np.stack([np.random.default_rng(seed).random(frames * hop) for seed in seeds])
+        generator = FastGenerator(self.net_, len(seeds))
+        with progress_bar(frames * hop, f"{self.name}: {len(seeds)} x {length} samples",
+                           options.progress) as advance:
+            classes = generator.run(controls, pitch, program, uniforms, options.temperature, advance)
+        return [Audio(decode(row)[None, :length], self.config.sample_rate) for row in classes]
 
 
 class WaveNetStream:
@@ -432,7 +558,9 @@ class WaveNetStream:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[1] != 2:
             raise CadenzaError(f"a block must be control frames [frames, 2], got shape {list(block.shape)}")
-        pitch = frame_pitch(block[:, 0]) if self.pitch is None else self.pitch
+        # A score's notes outside the trained range keep their f0; the pitch embedding, which was
+        # never trained there, is held at the nearest trained pitch.
+        pitch = np.clip(frame_pitch(block[:, 0]), *self.model.pitch_range_) if self.pitch is None else self.pitch
         uniforms = self.rng.random(len(block) * self.hop)
         classes = self.generator.run(block, pitch, self.program, uniforms, self.temperature)
         return decode(classes)[None]

@@ -1,5 +1,5 @@
-"""WaveNet's training recipe: teacher forcing, the cross entropy of each sample's mu-law
-class given the true samples before it (van den Oord et al. 2016, section 2.2; the model
+"""WaveNet's training recipe: teacher forcing, the negative log-likelihood of each sample's
+mu-law class given the true samples before it (van den Oord et al. 2016, section 2.2; the model
 is in :mod:`cadenza.models.audio.wavenet`)."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class WaveNetSystem(System):
         level = 2 * target.to(audio.dtype) / (CLASSES - 1) - 1
         previous = F.pad(level[:, :-1], (1, 0))
         frames = controls.shape[1]
-        logits = self.model(previous, controls, pitch[:, None].expand(-1, frames),
-                            program[:, None].expand(-1, frames))  # [b, 256, T]
-        return F.cross_entropy(logits, target)
+        out = self.model(previous, controls, pitch[:, None].expand(-1, frames),
+                         program[:, None].expand(-1, frames))  # [b, channels, T]
+        return self.model.nll(out, target)
 
     def training_step(self, batch, _):
         loss = self._loss(batch)

@@ -130,15 +130,16 @@ class AutomatonConfig:
     rule: str = option("110", "Elementary rule 0-255, totalistic code, or a Life-like rule such as B3/S23.")
     kind: Literal["auto", "elementary", "totalistic", "life"] = option(
         "auto", "Automaton family; auto reads the rule (B/S notation is life, a number elementary).")
-    colours: int = option(2, "Colours k of a totalistic rule (2 or 3).")
-    radius: int = option(1, "Neighbourhood radius of a totalistic rule.")
+    colours: int = option(2, "Colours k of a totalistic rule (2 or 3).", min=2, max=3)
+    radius: int = option(1, "Neighbourhood radius of a totalistic rule.", min=1, max=3)
     boundary: Literal["wrap", "zero"] = option("wrap", "Edges: wrap around (a ring or torus) or dead cells beyond.")
-    width: int | None = option(None, "Cells across: default 64 for a line, 16 (the steps of a bar) for a board.")
-    lanes: int = option(8, "Lanes read as pitches: the centre cells of a line, the rows of a board.")
+    width: int | None = option(None, "Cells across: default 64 for a line, 16 (the steps of a bar) for a board.",
+                               min=3, max=4096)
+    lanes: int = option(8, "Lanes read as pitches: the centre cells of a line, the rows of a board.", min=1, max=64)
     init: Literal["random", "single"] = option(
         "random", "First generation without a pattern or melody: random cells, or one live cell "
                   "(a line) / a glider (a board).")
-    density: float = option(0.4, "Share of live cells in a random first generation.")
+    density: float = option(0.4, "Share of live cells in a random first generation.", above=0, below=1)
     pattern: str | None = option(None, "First generation as cells, e.g. 0010110 or .O./..O/OOO (rows split by /).")
     melody: str | None = option(None, "Score file whose melody seeds the first generation (MIDI, MusicXML, ABC).",
                                 kind="file")
@@ -150,11 +151,11 @@ class AutomatonConfig:
     velocity: Literal["constant", "state", "neighbours"] = option(
         "constant", "Loudness: constant, from the cell's colour, or from its live neighbours.")
     key: str = option("A minor pentatonic", "Key and mode of the pitch lanes, e.g. 'D dorian'.")
-    octave: int = option(3, "Octave of the lowest lane's scale degree (4: middle C's octave).")
-    steps: int = option(64, "Steps generated when no length is asked for.")
-    step: float = option(0.25, "Quarter notes a step lasts (0.25: sixteenths).")
-    tempo: float = option(110.0, "Tempo in quarter notes a minute.")
-    program: int = option(0, "General MIDI program of the pitched track (0 = piano).")
+    octave: int = option(3, "Octave of the lowest lane's scale degree (4: middle C's octave).", min=0, max=8)
+    steps: int = option(64, "Steps generated when no length is asked for.", min=1, max=100_000)
+    step: float = option(0.25, "Quarter notes a step lasts (0.25: sixteenths).", min=1 / 64, max=16)
+    tempo: float = option(110.0, "Tempo in quarter notes a minute.", min=10, max=400)
+    program: int = option(0, "General MIDI program of the pitched track (0 = piano).", min=0, max=127)
 
     def __post_init__(self):
         kind = self.family()
@@ -167,34 +168,14 @@ class AutomatonConfig:
             if kind == "elementary" and not 0 <= number <= 255:
                 raise ValueError(f"elementary rules are 0-255, got {number}")
             if kind == "totalistic":
-                if self.colours not in (2, 3):
-                    raise ValueError(f"colours must be 2 or 3, got {self.colours}")
-                if not 1 <= self.radius <= 3:
-                    raise ValueError(f"radius must be between 1 and 3, got {self.radius}")
                 limit = self.colours ** ((2 * self.radius + 1) * (self.colours - 1) + 1)
                 if not 0 <= number < limit:
                     raise ValueError(f"totalistic codes with k={self.colours}, r={self.radius} "
                                      f"are 0-{limit - 1}, got {number}")
         if kind != "totalistic" and self.colours != 2:
             raise ValueError(f"colours applies to totalistic rules only; {kind} rules have 2")
-        if self.width is not None and not 3 <= self.width <= 4096:
-            raise ValueError(f"width must be between 3 and 4096, got {self.width}")
-        if not 1 <= self.lanes <= 64:
-            raise ValueError(f"lanes must be between 1 and 64, got {self.lanes}")
         if kind != "life" and self.rows() > self.cells():
             raise ValueError(f"{self.mapping} lanes ({self.rows()}) cannot exceed width ({self.cells()})")
-        if not 0 < self.density < 1:
-            raise ValueError(f"density must be between 0 and 1, got {self.density}")
-        if not 1 <= self.steps <= 100_000:
-            raise ValueError(f"steps must be between 1 and 100000, got {self.steps}")
-        if not 1 / 64 <= self.step <= 16:
-            raise ValueError(f"step must be between 1/64 and 16 quarter notes, got {self.step}")
-        if not 10 <= self.tempo <= 400:
-            raise ValueError(f"tempo must be between 10 and 400, got {self.tempo}")
-        if not 0 <= self.octave <= 8:
-            raise ValueError(f"octave must be between 0 and 8, got {self.octave}")
-        if not 0 <= self.program <= 127:
-            raise ValueError(f"program must be between 0 and 127, got {self.program}")
         if not self.drums:
             raise ValueError("drums needs at least one drum")
         for name in self.drums:
@@ -338,6 +319,11 @@ class CellularAutomaton(Generator):
         return {}, {"seeds": self.seeds_}
 
     def _load_state(self, arrays, extra):
+        from cadenza.models.run_check import check_fields
+
+        check_fields(extra, {"seeds": list[str]}, "cadenza.json", "state", required=False)
+        if len(extra.get("seeds", [])) > MAX_FITTED_SEEDS:
+            raise ValueError(f"more than {MAX_FITTED_SEEDS} seed patterns")
         self.seeds_ = [str(s) for s in extra.get("seeds", [])]
 
     def first_generation(self, rng: np.random.Generator) -> np.ndarray:

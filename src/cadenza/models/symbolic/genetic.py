@@ -51,7 +51,7 @@ import symusic
 
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Reports
-from cadenza.models.base import Generator, Sampling, create, load, option, register
+from cadenza.models.base import Generator, Sampling, create, get, load, option, register
 from cadenza.models.symbolic import genetic_fitness  # noqa: F401  (registers the fitness terms)
 from cadenza.models.symbolic.genetic_engine import TERMS, Problem, evolve, parse_weights
 from cadenza.models.symbolic.genetic_harmony import HARMONY_MUTATIONS, HarmonyProblem
@@ -69,22 +69,23 @@ class GeneticConfig:
     part: str | None = option(None, "Part of the melody file to take (default: its top voice).")
     key: str | None = option(None, "Key, e.g. 'F# minor', 'Bb major', 'D dorian'; default: estimated "
                                    "from the melody (harmonize) or C major (melody).")
-    chords_per_bar: int = option(2, "Chords a bar when harmonising.")
+    chords_per_bar: int = option(2, "Chords a bar when harmonising.", min=1, max=16)
     sevenths: bool = option(True, "Allow the key's seventh chords (V7, ii7, vii°7, ...).")
     secondary_dominants: bool = option(False, "Allow secondary dominants (V/ii, V/V, V7/IV, ...).")
-    bars: int = option(4, "Bars of 4/4 in a generated melody (task melody) when no length is asked for.")
-    step: float = option(0.5, "Length of a melody slot in quarter notes (0.5 = eighth notes).")
-    low: int = option(60, "Lowest pitch of a generated melody (MIDI).")
-    high: int = option(81, "Highest pitch of a generated melody (MIDI); at least an octave above low.")
-    population: int = option(64, "Individuals in the population.")
-    generations: int = option(150, "Generations to evolve.")
+    bars: int = option(4, "Bars of 4/4 in a generated melody (task melody) when no length is asked for.",
+                       min=1, max=256)
+    step: float = option(0.5, "Length of a melody slot in quarter notes (0.5 = eighth notes).", above=0, max=8)
+    low: int = option(60, "Lowest pitch of a generated melody (MIDI).", min=0, max=127)
+    high: int = option(81, "Highest pitch of a generated melody (MIDI); at least an octave above low.", min=0, max=127)
+    population: int = option(64, "Individuals in the population.", min=2, max=100_000)
+    generations: int = option(150, "Generations to evolve.", min=0, max=1_000_000)
     selection: Literal["tournament", "roulette"] = option("tournament", "Parent selection.")
-    tournament_size: int = option(3, "Contestants in each tournament.")
-    elitism: int = option(2, "Best individuals copied unchanged into the next generation.")
+    tournament_size: int = option(3, "Contestants in each tournament.", min=1, max=1000)
+    elitism: int = option(2, "Best individuals copied unchanged into the next generation.", min=0, max=99_999)
     crossover: Literal["one-point", "uniform"] = option("one-point", "Crossover operator.")
-    crossover_rate: float = option(0.9, "Probability that two parents are crossed.")
+    crossover_rate: float = option(0.9, "Probability that two parents are crossed.", min=0, max=1)
     mutation_rate: float = option(0.5, "Probability that a child is mutated (once, then again with "
-                                       "this probability, and so on).")
+                                       "this probability, and so on).", min=0, below=1)
     mutations: list[str] = option([], "Mutation operators to use (default all: transpose, invert, swap, "
                                       "change, and revoice when harmonising).")
     weights: str = option("", "Fitness weights, e.g. 'consonance=2,cadence=1' (others keep their defaults).")
@@ -93,33 +94,20 @@ class GeneticConfig:
                                           kind="run")
     likelihood_voice: Literal["bass", "tenor", "alto"] = option("bass", "Voice the likelihood term scores "
                                                                         "when harmonising.")
-    tempo: float = option(100.0, "Tempo of a generated melody, in quarter notes a minute.")
-    program: int = option(0, "General MIDI program of the generated tracks (0 = piano).")
+    tempo: float = option(100.0, "Tempo of a generated melody, in quarter notes a minute.", min=1, max=1000)
+    program: int = option(0, "General MIDI program of the generated tracks (0 = piano).", min=0, max=127)
 
     def __post_init__(self):
         if self.task == "harmonize" and not self.melody:
             raise ValueError("task harmonize needs melody=PATH (a MIDI or MusicXML file)")
         if self.key is not None:
             parse_diatonic_key(self.key)
-        checks = [("chords_per_bar", 1, 16), ("bars", 1, 256), ("low", 0, 127), ("high", 0, 127),
-                  ("population", 2, 100_000), ("generations", 0, 1_000_000), ("tournament_size", 1, 1000),
-                  ("program", 0, 127)]
-        for name, lo, hi in checks:
-            if not lo <= getattr(self, name) <= hi:
-                raise ValueError(f"{name} must be between {lo} and {hi}, got {getattr(self, name)}")
         if self.high - self.low < 12:
             raise ValueError(f"high must be at least an octave above low, got low={self.low} high={self.high}")
         if not 0 <= self.elitism < self.population:
             raise ValueError(f"elitism must be between 0 and population - 1, got {self.elitism}")
-        for name in ("crossover_rate", "mutation_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.mutation_rate >= 1.0:
-            raise ValueError("mutation_rate must be below 1 (it is also the chance of one more mutation)")
-        if not 0 < self.step <= 8 or (self.step * TPQ) % 1:
-            raise ValueError(f"step must be a positive number of quarters on a 1/{TPQ} grid, got {self.step}")
-        if not 1 <= self.tempo <= 1000:
-            raise ValueError(f"tempo must be between 1 and 1000, got {self.tempo}")
+        if (self.step * TPQ) % 1:
+            raise ValueError(f"step must be a number of quarters on a 1/{TPQ} grid, got {self.step}")
         known = HARMONY_MUTATIONS if self.task == "harmonize" else MELODY_MUTATIONS
         for name in self.mutations:
             if name not in known:
@@ -169,6 +157,23 @@ class GeneticAlgorithm(Generator, Reports):
         return ({f"likelihood.{k}": v for k, v in arrays.items()},
                 {"likelihood": {"model": self.likelihood_.name, "config": dataclasses.asdict(self.likelihood_.config),
                                 "state": extra, "data": self.likelihood_.data_spec_}})
+
+    def _expected_arrays(self, extra, directory, header):
+        """The likelihood model's tensors, under ``likelihood.``: a run record nested in the state,
+        checked like a run's own."""
+        from cadenza.models.run_check import check_config, check_record
+
+        if "likelihood" not in extra:
+            return {}
+        record = check_record(extra["likelihood"], directory, "cadenza.json state 'likelihood'")
+        if record["model"] != "markov":  # what fit trains; a Markov chain keeps all its state in the run file
+            raise CadenzaError(f"{directory}: the likelihood in cadenza.json is a {record['model'][:40]!r} model, "
+                               "expected markov")
+        check_config(get("markov").Config, record.get("config", {}), directory, "likelihood option")
+        model = create("markov", **record.get("config", {}))
+        inner = {k.split(".", 1)[1]: v for k, v in header.items() if k.startswith("likelihood.")}
+        return {f"likelihood.{k}": v for k, v in model._expected_arrays(record.get("state", {}), directory,
+                                                                        inner).items()}
 
     def _load_state(self, arrays, extra):
         if "likelihood" in extra:

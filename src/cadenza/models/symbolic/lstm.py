@@ -28,24 +28,16 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from cadenza.errors import CadenzaError
 from cadenza.models.base import option, register
 from cadenza.models.symbolic.token_lm import TokenConfig, TokenLanguageModel
 
 
 @dataclass
 class LSTMConfig(TokenConfig):
-    layers: int = option(2, "Stacked LSTM layers (folk-rnn: 3).")
-    hidden: int = option(256, "Units a layer (folk-rnn: 512).")
-    embedding: int = option(64, "Size of the token embedding.")
-    dropout: float = option(0.3, "Dropout between layers (folk-rnn: 0.5).")
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.layers < 1 or self.hidden < 1 or self.embedding < 1:
-            raise ValueError("layers, hidden and embedding must be at least 1")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+    layers: int = option(2, "Stacked LSTM layers (folk-rnn: 3).", min=1, max=16)
+    hidden: int = option(256, "Units a layer (folk-rnn: 512).", min=1, max=8192)
+    embedding: int = option(64, "Size of the token embedding.", min=1, max=8192)
+    dropout: float = option(0.3, "Dropout between layers (folk-rnn: 0.5).", min=0, below=1)
 
 
 class MelodyLSTM(nn.Module):
@@ -106,20 +98,18 @@ class LSTM(TokenLanguageModel):
         arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         return arrays, self._tokenizer_extra()
 
+    def _expected_arrays(self, extra, directory, header):
+        # The vocabulary (the embedding's rows) comes from the tokenizer: read it first.
+        from cadenza.models.run_check import module_spec
+
+        self._load_tokenizer(directory, extra)
+        return module_spec(MelodyLSTM(self.tokenizer_.vocab_size, self.config))
+
     def _load_state(self, arrays, extra):
-        self._extra = extra
-        self._arrays = arrays
+        # load() has checked every tensor against _expected_arrays: names, shapes, float32, finite.
+        net = MelodyLSTM(self.tokenizer_.vocab_size, self.config)
+        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.net_ = net.eval()
 
     def _save_files(self, directory) -> None:
         self.tokenizer_.save(directory)
-
-    def _load_files(self, directory) -> None:
-        if not self._arrays:
-            raise CadenzaError(f"{directory}: checkpoint incomplete, missing model.safetensors")
-        self._load_tokenizer(directory, self._extra)
-        net = MelodyLSTM(self.tokenizer_.vocab_size, self.config)
-        try:
-            net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._arrays.items()})
-        except RuntimeError as exc:
-            raise CadenzaError(f"{directory}: tokenizer/model mismatch ({str(exc).splitlines()[0][:160]})") from None
-        self.net_ = net.eval()

@@ -273,13 +273,15 @@ class LSystemConfig:
     rules: str | None = option(None, "Productions separated by ';': A->AB (deterministic), "
                                      "A->0.6:AB|0.4:BA (stochastic), B<A>C->X (context). "
                                      "Default: the interpretation's preset.")
-    iterations: int = option(4, "Rewriting steps applied to the axiom.")
+    iterations: int = option(4, "Rewriting steps applied to the axiom.", min=0, max=64)
     ignore: str = option("+-^&*/", "Symbols skipped when matching contexts (ABOP's #ignore).")
     key: str = option("C major", "Key and mode of notes and chords, e.g. 'D dorian', 'A minor'.")
-    octave: int = option(4, "Octave of the scale's first degree (4: middle C's octave).")
-    low: int = option(48, "Lowest pitch of the notes interpretation; lower notes move up an octave.")
-    high: int = option(84, "Highest pitch of the notes interpretation; higher notes move down an octave.")
-    step: float | None = option(None, "Quarter notes a symbol lasts (default: 0.5 notes, 2 chords, 0.25 rhythm).")
+    octave: int = option(4, "Octave of the scale's first degree (4: middle C's octave).", min=0, max=8)
+    low: int = option(48, "Lowest pitch of the notes interpretation; lower notes move up an octave.", min=0, max=127)
+    high: int = option(84, "Highest pitch of the notes interpretation; higher notes move down an octave.",
+                       min=0, max=127)
+    step: float | None = option(None, "Quarter notes a symbol lasts (default: 0.5 notes, 2 chords, 0.25 rhythm).",
+                                min=1 / 64, max=64)
     branches: Literal["sequence", "parallel"] = option(
         "sequence", "What ']' restores: sequence (pitch and duration; time goes on) or "
                     "parallel (time too, so branches sound together, as in Prusinkiewicz 1986).")
@@ -289,26 +291,14 @@ class LSystemConfig:
                                          "diatonic triads of the key.")
     drums: str = option(DEFAULT_DRUMS, "Drum symbols as SYMBOL:DRUM[+DRUM] pairs (GM names or numbers 35-81); "
                                        "lowercase symbols are played softly.")
-    tempo: float = option(100.0, "Tempo in quarter notes a minute.")
-    program: int = option(0, "General MIDI program of the notes and chords track (0 = piano).")
-    max_symbols: int = option(200_000, "Longest expanded string allowed; a larger one is an error.")
+    tempo: float = option(100.0, "Tempo in quarter notes a minute.", min=10, max=400)
+    program: int = option(0, "General MIDI program of the notes and chords track (0 = piano).", min=0, max=127)
+    max_symbols: int = option(200_000, "Longest expanded string allowed; a larger one is an error.",
+                              min=1, max=10_000_000)
 
     def __post_init__(self):
-        if not 0 <= self.iterations <= 64:
-            raise ValueError(f"iterations must be between 0 and 64, got {self.iterations}")
-        if self.max_symbols < 1:
-            raise ValueError(f"max_symbols must be positive, got {self.max_symbols}")
-        if self.step is not None and not 1 / 64 <= self.step <= 64:
-            raise ValueError(f"step must be between 1/64 and 64 quarter notes, got {self.step}")
-        if not (0 <= self.low and self.high <= 127 and self.high - self.low >= 11):
-            raise ValueError(f"low and high must be MIDI pitches at least an octave apart, "
-                             f"got {self.low} and {self.high}")
-        if not 0 <= self.octave <= 8:
-            raise ValueError(f"octave must be between 0 and 8, got {self.octave}")
-        if not 10 <= self.tempo <= 400:
-            raise ValueError(f"tempo must be between 10 and 400, got {self.tempo}")
-        if not 0 <= self.program <= 127:
-            raise ValueError(f"program must be between 0 and 127, got {self.program}")
+        if self.high - self.low < 11:
+            raise ValueError(f"low and high must be at least an octave apart, got {self.low} and {self.high}")
         parse_key(self.key)
         axiom, rules, _ = self.grammar()
         if not axiom:

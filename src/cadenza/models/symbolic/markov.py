@@ -96,46 +96,34 @@ ViewpointName = Literal["pitch", "interval", "duration", "joint", "chord"]
 
 @dataclass
 class MarkovConfig:
-    order: int = option(2, "How many previous events the next one depends on (1-8).")
+    order: int = option(2, "How many previous events the next one depends on (1-8).", min=1, max=MAX_ORDER)
     viewpoint: ViewpointName = option("joint", "What one symbol is: pitch, interval (transposition-invariant), "
                                            "duration, joint (pitch and duration) or chord (all parts).")
     part: str | None = option(None, "Track to learn from (e.g. Soprano); default: the top voice of all tracks. "
                                     "The chord viewpoint always uses every part.")
-    max_length: int = option(256, "Longest piece generated when no length is asked for, in events.")
-    program: int = option(0, "General MIDI program of the generated track (0 = piano).")
-
-    def __post_init__(self):
-        if not 1 <= self.order <= MAX_ORDER:
-            raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {self.order}")
-        if not 1 <= self.max_length <= 100_000:
-            raise ValueError(f"max_length must be between 1 and 100000, got {self.max_length}")
-        if not 0 <= self.program <= 127:
-            raise ValueError(f"program must be between 0 and 127, got {self.program}")
+    max_length: int = option(256, "Longest piece generated when no length is asked for, in events.", min=1, max=100_000)
+    program: int = option(0, "General MIDI program of the generated track (0 = piano).", min=0, max=127)
 
 
 @dataclass
 class MarkovSampling(Sampling):
-    first_note: int | None = option(None, "MIDI pitch the first event must have (the top note of a chord).")
-    last_note: int | None = option(None, "MIDI pitch the last event must have (the top note of a chord).")
+    first_note: int | None = option(None, "MIDI pitch the first event must have (the top note of a chord).",
+                                    min=0, max=127)
+    last_note: int | None = option(None, "MIDI pitch the last event must have (the top note of a chord).",
+                                   min=0, max=127)
     key: str | None = option(None, "Every pitch in this key, e.g. 'D minor' or 'G major' "
                                    "(minor keys also allow the raised leading tone).")
-    low: int | None = option(None, "Lowest MIDI pitch allowed.")
-    high: int | None = option(None, "Highest MIDI pitch allowed.")
+    low: int | None = option(None, "Lowest MIDI pitch allowed.", min=0, max=127)
+    high: int | None = option(None, "Highest MIDI pitch allowed.", min=0, max=127)
     cadence: bool = option(False, "End on the tonic of the key, approached from the 2nd or 7th degree "
                                   "(chords: bass moves dominant to tonic). Needs a key.")
     max_copy: int | None = option(None, "Longest run of events that may be copied verbatim from one training "
-                                        "piece (in the viewpoint's symbols).")
+                                        "piece (in the viewpoint's symbols).", min=1, max=100_000)
     natural_end: bool = option(False, "With a length: also condition on the chain choosing to end right there.")
 
     def __post_init__(self):
-        for name in ("first_note", "last_note", "low", "high"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= 127:
-                raise ValueError(f"{name} must be a MIDI pitch 0-127, got {value}")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low}) is above high ({self.high})")
-        if self.max_copy is not None and self.max_copy < 1:
-            raise ValueError(f"max_copy must be at least 1, got {self.max_copy}")
         if self.key is not None:
             parse_key(self.key)  # a bad key fails here, before any work
         if self.cadence and self.key is None:
@@ -424,11 +412,27 @@ class MarkovChain(Generator):
                  "median_pitch": self.median_pitch_}
         return arrays, extra
 
+    def _expected_arrays(self, extra, directory, header):
+        from cadenza.models.run_check import INTEGER, ArraySpec, check_fields
+
+        check_fields(extra, {"vocabulary": list[list[int]], "duration_values": list[int], "time_signature": list[int],
+                             "tempo": float, "typical_length": int, "pitch_range": list[int], "median_pitch": int},
+                     directory, "cadenza.json state")
+        # The training symbols, as long as the corpus was: integers, their range checked by _load_state.
+        return {name: ArraySpec((None,), INTEGER) for name in ("symbols", "lengths", "durations", "duration_lengths")}
+
     def _load_state(self, arrays, extra):
         def check(flat, lengths, size):
+            if len(lengths) and lengths.min() < 0:
+                raise ValueError("stored piece lengths are negative")
             if lengths.sum() != len(flat) or (len(flat) and not (FIRST <= flat.min() and flat.max() < size)):
                 raise ValueError("stored symbols do not match the vocabulary")
             return flat.astype(np.int64), lengths.astype(np.int64)
+        numerator, denominator = (extra["time_signature"] + [0, 0])[:2]
+        low, high = (extra["pitch_range"] + [-1, -1])[:2]
+        if len(extra["time_signature"]) != 2 or numerator < 1 or denominator < 1 or not extra["tempo"] > 0 or \
+                len(extra["pitch_range"]) != 2 or not 0 <= low <= high <= 127 or not 0 <= extra["median_pitch"] <= 127:
+            raise ValueError("time signature, tempo or pitch range out of range")
         vocabulary = [tuple(int(v) for v in s) for s in extra["vocabulary"]]
         durations = [int(u) for u in extra["duration_values"]]
         ids, lengths = check(arrays["symbols"], arrays["lengths"], len(vocabulary) + FIRST)

@@ -40,7 +40,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
 
 from cadenza.errors import CadenzaError
 from cadenza.models.symbolic.markov_ngram import ragged
@@ -73,6 +72,8 @@ class Lattice:
         return cls(indptr, dst[order], probs[order], end, context, pitch)
 
     def __post_init__(self):
+        import scipy.sparse  # here, not at the top: `cadenza generate markov --help` needs no scipy
+
         n = len(self.end)
         self.matrix = scipy.sparse.csr_matrix((self.probs, self.cols, self.indptr), shape=(n, n))
         self._cumulative = None

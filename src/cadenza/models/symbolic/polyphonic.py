@@ -79,56 +79,46 @@ from cadenza.train.engine import TrainingConfig
 
 @dataclass
 class PolyphonicConfig(TrainingConfig):
-    hidden: int = option(128, "GRU state size.")
-    layers: int = option(2, "GRU layers.")
+    hidden: int = option(128, "GRU state size.", min=1, max=8192)
+    layers: int = option(2, "GRU layers.", min=1, max=16)
     output: Literal["made", "nade"] = option(
         "made", "Distribution across the keys of a frame: a MADE (masked dense layers) or a NADE (shared weights).")
-    made_hidden: int = option(256, "Hidden units of each MADE layer (of the NADE's one hidden layer with 'nade').")
-    made_layers: int = option(1, "Hidden layers of the MADE across the keys of a frame.")
-    dropout: float = option(0.3, "Dropout on the GRU's input, between its layers and on its output.")
-    made_dropout: float = option(0.0, "Dropout on the hidden units of the MADE / NADE.")
-    transpose: int = option(6, "Transpose training pieces by up to this many semitones up or down (0: off).")
-    max_frames: int = option(160, "Longest training window in frames (longer pieces are cut at random).")
+    made_hidden: int = option(256, "Hidden units of each MADE layer (of the NADE's one hidden layer with 'nade').",
+                              min=1, max=16_384)
+    made_layers: int = option(1, "Hidden layers of the MADE across the keys of a frame.", min=1, max=16)
+    dropout: float = option(0.3, "Dropout on the GRU's input, between its layers and on its output.", min=0, below=1)
+    made_dropout: float = option(0.0, "Dropout on the hidden units of the MADE / NADE.", min=0, below=1)
+    transpose: int = option(6, "Transpose training pieces by up to this many semitones up or down (0: off).",
+                            min=0, max=24)
+    max_frames: int = option(160, "Longest training window in frames (longer pieces are cut at random).",
+                             min=2, max=100_000)
     skip: bool = option(True, "Also feed the previous frame straight to the MADE, beside the GRU state.")
-    local: int = option(12, "Radius in semitones of the key-neighbourhood network added to the MADE (0: off).")
-    local_hidden: int = option(96, "Hidden units of each layer of the key-neighbourhood network.")
-    local_layers: int = option(1, "Hidden layers of the key-neighbourhood network.")
+    local: int = option(12, "Radius in semitones of the key-neighbourhood network added to the MADE (0: off).",
+                        min=0, max=88)
+    local_hidden: int = option(96, "Hidden units of each layer of the key-neighbourhood network.", min=1, max=8192)
+    local_layers: int = option(1, "Hidden layers of the key-neighbourhood network.", min=1, max=16)
     tonal: bool = option(True, "Give the networks the pitch classes heard so far in the piece (its key).")
     average: float = option(0.999, "Decay of a moving average of the weights, which is validated and kept "
-                                   "(0: off).")
+                                   "(0: off).", min=0, below=1)
     mixture: int = option(0, "Score and sample as an equal mixture of the model transposed by up to this many "
-                             "semitones either way (0: the model alone). Costs 2m+1 passes; no training.")
+                             "semitones either way (0: the model alone). Costs 2m+1 passes; no training.",
+                         min=0, max=24)
     # Training defaults sized for the JSB benchmark on a CPU.
-    max_steps: int = option(20000, "Stop after this many optimiser steps.")
-    steps_per_epoch: int = option(100, "Steps between validation and checkpoints.")
-    patience: int = option(8, "Stop when the valid loss has not improved for this many epochs (0: never).")
-    batch_size: int = option(16, "Pieces (or windows) a batch.")
-    learning_rate: float = option(1e-2, "Learning rate (AdamW); halved when the valid loss stalls.")
+    max_steps: int = option(20000, "Stop after this many optimiser steps.", min=1, max=10_000_000)
+    steps_per_epoch: int = option(100, "Steps between validation and checkpoints.", min=1, max=1_000_000)
+    patience: int = option(8, "Stop when the valid loss has not improved for this many epochs (0: never).",
+                           min=0, max=10_000)
+    batch_size: int = option(16, "Pieces (or windows) a batch.", min=1, max=65_536)
+    learning_rate: float = option(1e-2, "Learning rate (AdamW); halved when the valid loss stalls.", above=0, max=10)
 
     def __post_init__(self):
-        if min(self.hidden, self.layers, self.made_hidden, self.made_layers) < 1:
-            raise ValueError("hidden, layers, made_hidden and made_layers must be at least 1")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.made_dropout < 1:
-            raise ValueError(f"made_dropout must be in [0, 1), got {self.made_dropout}")
-        if not 0 <= self.transpose <= 24:
-            raise ValueError(f"transpose must be between 0 and 24 semitones, got {self.transpose}")
-        if self.max_frames < 2:
-            raise ValueError(f"max_frames must be at least 2, got {self.max_frames}")
-        if self.local < 0 or min(self.local_hidden, self.local_layers) < 1:
-            raise ValueError("local must be at least 0, local_hidden and local_layers at least 1")
-        if not 0 <= self.mixture <= 24:
-            raise ValueError(f"mixture must be between 0 and 24 semitones, got {self.mixture}")
-        if not 0 <= self.average < 1:
-            raise ValueError(f"average must be in [0, 1), got {self.average}")
         if self.local and not self.skip:
             raise ValueError("local needs skip: the neighbourhood network reads the previous frame")
 
 
 @dataclass
 class PolyphonicSampling(Sampling):
-    length: int | None = option(None, "Frames (quarter notes) a piece; None: 64.")
+    length: int | None = option(None, "Frames (quarter notes) a piece; None: 64.", min=1, max=100_000)
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -474,9 +464,23 @@ class PolyphonicModel(NeuralGenerator):
     def _state(self):
         return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}, {}
 
+    def _expected_arrays(self, extra, directory, header):
+        from cadenza.models.run_check import module_spec
+
+        spec = module_spec(self._new_net())
+        if any(name.startswith("made.") for name in header):  # an older run: see _load_state
+            spec = {_old_name(name): want for name, want in spec.items()}
+        return spec
+
     def _load_state(self, arrays, extra):
+        # load() has checked every tensor against _expected_arrays: names, shapes, float32, finite.
         net = self._new_net()
         # Runs saved before the frame model (a MADE or a NADE) stopped being called ``made``.
         renamed = {("frame_model." + k[len("made."):] if k.startswith("made.") else k): v for k, v in arrays.items()}
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in renamed.items()})
         self.net_ = net.eval()
+
+
+def _old_name(name: str) -> str:
+    """A tensor's name in runs saved while the frame model was called ``made``."""
+    return "made." + name[len("frame_model."):] if name.startswith("frame_model.") else name

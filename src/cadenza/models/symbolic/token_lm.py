@@ -13,39 +13,41 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import symusic
-import torch
 
 from cadenza.data import token_grammar as G
-from cadenza.data import token_windows as W
 from cadenza.data import tokens as T
 from cadenza.errors import CadenzaError
 from cadenza.models.base import LogProb, Sampling, option
 from cadenza.models.neural import NeuralGenerator
 from cadenza.train.engine import TrainingConfig
-from cadenza.utils import one_thread
+from cadenza.utils import no_grad, one_thread
+
+if TYPE_CHECKING:
+    import torch
+
+    from cadenza.data.token_windows import TokenWindows
+
+# torch (and the torch dataset of training windows) are imported where used: the transformer's
+# options and a run's sampling options (`cadenza generate pretrained/folk --help`) need neither.
 
 
 @dataclass
 class TokenConfig(TrainingConfig):
     tokenizer: Literal["REMI", "TSD"] = option("REMI", "miditok tokenization: REMI (bars and positions) "
                                                        "or TSD (time shifts).")
-    bpe_vocab: int = option(0, "Learn BPE merges on the training corpus up to this vocabulary size (0: no BPE).")
+    bpe_vocab: int = option(0, "Learn BPE merges on the training corpus up to this vocabulary size (0: no BPE).",
+                            min=0, max=1_000_000)
     melody: bool = option(True, "Model the top voice only (melodies); off: all parts in one stream (chorales).")
     conditions: bool = option(True, "Start every sequence with style, key and meter tokens.")
-    context: int = option(256, "Tokens a training window (and, for the transformer, the longest sequence).")
-    transpose: int = option(5, "Transpose training windows at random by up to this many semitones (train only).")
-
-    def __post_init__(self):
-        if self.bpe_vocab < 0:
-            raise ValueError(f"bpe_vocab must be 0 or more, got {self.bpe_vocab}")
-        if not 8 <= self.context <= 8192:
-            raise ValueError(f"context must be between 8 and 8192, got {self.context}")
-        if not 0 <= self.transpose <= 12:
-            raise ValueError(f"transpose must be between 0 and 12, got {self.transpose}")
+    context: int = option(256, "Tokens a training window (and, for the transformer, the longest sequence).",
+                          min=8, max=8192)
+    transpose: int = option(5, "Transpose training windows at random by up to this many semitones (train only).",
+                            min=0, max=12)
 
     def spec(self) -> T.TokenizerSpec:
         return T.TokenizerSpec(scheme=self.tokenizer, melody=self.melody, conditions=self.conditions,
@@ -56,11 +58,14 @@ class TokenConfig(TrainingConfig):
 class TokenSampling(Sampling):
     """``length`` counts notes here."""
 
-    length: int | None = option(None, "Most notes a piece (the model may end sooner with its stop token).")
-    top_k: int = option(0, "Sample from the k likeliest tokens only (0: all).")
-    top_p: float = option(1.0, "Sample from the smallest set of tokens whose probability reaches p (nucleus).")
-    bars: int | None = option(None, "Length in bars: the piece ends where bar N+1 would begin.")
-    max_tokens: int | None = option(None, "Longest sequence, in tokens [default: the model's context].")
+    length: int | None = option(None, "Most notes a piece (the model may end sooner with its stop token).",
+                                min=1, max=100_000)
+    top_k: int = option(0, "Sample from the k likeliest tokens only (0: all).", min=0, max=1_000_000)
+    top_p: float = option(1.0, "Sample from the smallest set of tokens whose probability reaches p (nucleus).",
+                          above=0, max=1)
+    bars: int | None = option(None, "Length in bars: the piece ends where bar N+1 would begin.", min=1, max=10_000)
+    max_tokens: int | None = option(None, "Longest sequence, in tokens [default: the model's context].",
+                                    min=1, max=1_000_000)
     primer: str | None = option(None, "A MIDI (or any score) file to continue.", kind="file")
     style: str | None = option(None, "Style token: essen, bach, ryans, oneill, palestrina, other "
                                      "[default: sampled].")
@@ -68,20 +73,10 @@ class TokenSampling(Sampling):
                                    "pitch stays in the key.")
     key_mask: bool = option(True, "With a key: forbid pitches outside it (a logit mask).")
     meter: str | None = option(None, "Meter token, e.g. 3/4 or 6/8 [default: sampled].")
-    low: int | None = option(None, "Lowest MIDI pitch allowed.")
-    high: int | None = option(None, "Highest MIDI pitch allowed.")
+    low: int | None = option(None, "Lowest MIDI pitch allowed.", min=0, max=127)
+    high: int | None = option(None, "Highest MIDI pitch allowed.", min=0, max=127)
 
     def __post_init__(self):
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be 0 or more, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.bars is not None and self.bars < 1:
-            raise ValueError(f"bars must be at least 1, got {self.bars}")
-        for name in ("low", "high"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= 127:
-                raise ValueError(f"{name} must be a MIDI pitch 0-127, got {value}")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low}) is above high ({self.high})")
 
@@ -130,13 +125,17 @@ class TokenLanguageModel(NeuralGenerator):
             self.tokenizer_ = T.MusicTokenizer(self.config.spec())
             self.tokenizer_.train_bpe(pieces, self._style)
 
-    def windows(self, pieces: list[symusic.Score], train: bool) -> W.TokenWindows:
+    def windows(self, pieces: list[symusic.Score], train: bool) -> TokenWindows:
+        from cadenza.data import token_windows as W
+
         base = [self.tokenizer_.encode_base(p, self._style) for p in pieces]
         base = [b for b in base if self.tokenizer_.notes_in(b) > 0]
         return W.TokenWindows(self.tokenizer_, base, self.config.context,
                               transpose=self.config.transpose if train else 0)
 
     def _datasets(self, pieces, valid):
+        from cadenza.data import token_windows as W
+
         self._ensure_tokenizer(pieces)
         train = self.windows(pieces, train=True)
         W.check_batch(train, self.config.batch_size, self.name)
@@ -144,6 +143,8 @@ class TokenLanguageModel(NeuralGenerator):
         return train, valid_set, W.collate_windows(self.tokenizer_.pad)
 
     def _system(self):
+        import torch
+
         torch.manual_seed(self.config.seed)
         net = copy.deepcopy(self._init_net_) if getattr(self, "_init_net_", None) is not None else \
             self._build_net(self.tokenizer_.vocab_size)
@@ -160,9 +161,13 @@ class TokenLanguageModel(NeuralGenerator):
         self._init_net_ = net
         self.tokenizer_ = tokenizer
 
-    @torch.no_grad()
+    @no_grad
     def valid_loss(self, pieces, net: torch.nn.Module | None = None) -> float:
         """Mean next-token cross-entropy (nats) over the windows of ``pieces``: what training reports."""
+        import torch
+
+        from cadenza.data import token_windows as W
+
         net = net if net is not None else self.net_
         data = self.windows(list(pieces), train=False)
         if not len(data):
@@ -182,7 +187,7 @@ class TokenLanguageModel(NeuralGenerator):
 
     # --- likelihood ------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @no_grad
     def _log_prob(self, pieces) -> LogProb:
         """Nats of every token after BOS (conditioning tokens and EOS included), over the notes."""
         total, notes = 0.0, 0
@@ -248,7 +253,7 @@ class TokenLanguageModel(NeuralGenerator):
             ids = self.sample_ids(rng, options, cache=getattr(options, "cache", True))
         return self.tokenizer_.decode(ids)
 
-    @torch.no_grad()
+    @no_grad
     def sample_ids(self, rng, options, allow_eos: bool = True, cache: bool = True) -> list[int]:
         """Token ids of one piece, prefix included; every prefix of it walks through the grammar.
 
@@ -299,7 +304,21 @@ class TokenLanguageModel(NeuralGenerator):
                 "tokenizer_fingerprint": self.tokenizer_.fingerprint()}
 
     def _load_tokenizer(self, directory, extra: dict) -> None:
-        spec = T.TokenizerSpec(**extra.get("tokenizer", self.config.spec().__dict__))
+        """Read ``tokenizer.json`` as the run's state describes it; the tokenizer fixes the
+        vocabulary, so loading reads it first (in ``_expected_arrays``)."""
+        from cadenza.models import run_check
+
+        directory = Path(directory)
+        run_check.check_fields(extra, {"tokenizer": dict, "style": str | None, "tokenizer_fingerprint": str | None},
+                               directory, "cadenza.json state", required=False)
+        described = extra.get("tokenizer", self.config.spec().__dict__)
+        run_check.check_config(T.TokenizerSpec, described, directory, "tokenizer setting")
+        file = directory / "tokenizer.json"
+        if file.is_file():  # MusicTokenizer.load says clearly when it is missing
+            saved = run_check.read_json(file, directory)
+            if not isinstance(saved, dict) or saved.get("tokenization") not in T.SCHEMES:
+                raise CadenzaError(f"{directory}: tokenizer.json is not a {' or '.join(T.SCHEMES)} miditok tokenizer")
+        spec = T.TokenizerSpec(**described)
         self.tokenizer_ = T.MusicTokenizer.load(directory, spec)
         self._style = extra.get("style")
         want = extra.get("tokenizer_fingerprint")

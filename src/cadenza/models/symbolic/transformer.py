@@ -24,23 +24,24 @@ variant's rotary positions are relative in the same spirit).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
-
-import torch
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from cadenza.errors import CadenzaError
 from cadenza.models.base import option, register
+from cadenza.models.run_check import BUILD_LOCK, module_spec, one_line, read_json, size_guard
 from cadenza.models.symbolic.token_lm import (
     TokenConfig,
     TokenLanguageModel,
     TokenSampling,
 )
+
+if TYPE_CHECKING:
+    import torch  # imported where the network runs: reading a run's options needs no torch
 
 HF_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -48,19 +49,14 @@ HF_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 @dataclass
 class TransformerConfig(TokenConfig):
     architecture: Literal["gpt2", "llama"] = option("gpt2", "Hugging Face model family: gpt2 or llama.")
-    layers: int = option(4, "Transformer blocks.")
-    heads: int = option(4, "Attention heads a block.")
-    dim: int = option(128, "Width of the residual stream (a multiple of heads).")
-    dropout: float = option(0.1, "Dropout on attention, residual and embeddings.")
+    layers: int = option(4, "Transformer blocks.", min=1, max=64)
+    heads: int = option(4, "Attention heads a block.", min=1, max=128)
+    dim: int = option(128, "Width of the residual stream (a multiple of heads).", min=1, max=16_384)
+    dropout: float = option(0.1, "Dropout on attention, residual and embeddings.", min=0, below=1)
 
     def __post_init__(self):
-        super().__post_init__()
-        if self.layers < 1 or self.heads < 1 or self.dim < 1:
-            raise ValueError("layers, heads and dim must be at least 1")
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -123,22 +119,29 @@ class Transformer(TokenLanguageModel):
         from transformers import AutoModelForCausalLM
 
         tok = self.tokenizer_
-        return AutoModelForCausalLM.from_config(hf_config(self.config, vocab_size, tok.bos, tok.eos, tok.pad))
+        with BUILD_LOCK:  # building patches process-wide state (see cadenza.models.run_check)
+            return AutoModelForCausalLM.from_config(hf_config(self.config, vocab_size, tok.bos, tok.eos, tok.pad))
 
     @staticmethod
     def _logits(net, input_ids, attention_mask):
         return net(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
 
     def _start(self, ids, options, use_cache: bool = True):
+        import torch
+
         out = self.net_(input_ids=torch.tensor([ids]), use_cache=use_cache, logits_to_keep=1)
         return out.logits[0, -1], out.cache
 
     def _step(self, ids, memory):
+        import torch
+
         out = self.net_(input_ids=torch.tensor([[ids[-1]]]), cache=memory, use_cache=True, logits_to_keep=1)
         return out.logits[0, -1], out.cache
 
     def _sequence_nll(self, ids) -> float:
         """Windows of ``context`` tokens; after the first, each scores only its last ``context // 2``."""
+        import torch
+
         context = self.config.context
         stride = max(1, context // 2)
         x = torch.tensor(ids)
@@ -157,8 +160,23 @@ class Transformer(TokenLanguageModel):
     def _state(self):
         return {}, self._tokenizer_extra()
 
+    def _expected_arrays(self, extra, directory, header):
+        """The Hugging Face model this run's cadenza.json describes, built on the meta device.
+
+        ``config.json`` must describe the same network (family and every size), or it is refused
+        here: ``from_pretrained`` would build whatever it names, a multi-billion-parameter default
+        of another family included, and fill what the weights lack with random values."""
+        missing = [f for f in HF_FILES if not (directory / f).is_file()]
+        if missing:
+            raise CadenzaError(f"{directory}: checkpoint incomplete, missing {', '.join(missing)}")
+        self._load_tokenizer(directory, extra)
+        tok = self.tokenizer_
+        want = hf_config(self.config, tok.vocab_size, tok.bos, tok.eos, tok.pad)
+        check_hf_config(read_json(directory / "config.json", directory), want, directory)
+        return module_spec(self._build_net(tok.vocab_size))
+
     def _load_state(self, arrays, extra):
-        self._extra = extra
+        pass  # the weights are the Hugging Face directory's: _load_files reads them
 
     def _save_files(self, directory: Path) -> None:
         # write into a scratch folder, then move each file in: no half-written checkpoint
@@ -172,33 +190,72 @@ class Transformer(TokenLanguageModel):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _load_files(self, directory: Path) -> None:
-        missing = [f for f in HF_FILES if not (directory / f).is_file()]
-        if missing:
-            raise CadenzaError(f"{directory}: checkpoint incomplete, missing {', '.join(missing)}")
-        self._load_tokenizer(directory, getattr(self, "_extra", {}))
-        try:
-            size = json.loads((directory / "config.json").read_text())["vocab_size"]
-        except (ValueError, KeyError) as exc:
-            raise CadenzaError(f"{directory}/config.json: not a model config ({exc})") from None
-        if size != self.tokenizer_.vocab_size:
-            raise CadenzaError(f"{directory}: tokenizer/model mismatch: the tokenizer has {self.tokenizer_.vocab_size} "
-                               f"tokens, the model {size}")
-        self.net_ = load_hf_model(directory)
+        # load() has read the tokenizer and checked config.json and every tensor (_expected_arrays)
+        self.net_ = load_hf_model(directory, strict=True)
         check_vocab(self.net_, self.tokenizer_, directory)
 
 
-def load_hf_model(directory) -> torch.nn.Module:
-    """``AutoModelForCausalLM.from_pretrained`` with its failures as one clear line."""
+# Fields of a Hugging Face config that decide the shapes of the network's tensors, by family.
+STRUCTURE = {
+    "gpt2": ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "add_cross_attention",
+             "tie_word_embeddings"),
+    "llama": ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+              "num_key_value_heads", "head_dim", "max_position_embeddings", "attention_bias", "mlp_bias",
+              "tie_word_embeddings"),
+}
+
+
+def check_hf_config(found, want, directory: Path) -> None:
+    """Refuse a ``config.json`` that describes another network than ``want`` (from cadenza.json)."""
+    if not isinstance(found, dict):
+        raise CadenzaError(f"{directory}: config.json is not a model config (a JSON object)")
+    family = found.get("model_type")
+    if family != want.model_type:
+        raise CadenzaError(f"{directory}: config.json describes a {str(family)[:40]!r} model, cadenza.json a "
+                           f"{want.model_type} transformer")
+    try:
+        saved = type(want).from_dict(found)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CadenzaError(f"{directory}: config.json is not a {family} config ({one_line(exc, 120)})") from None
+    for field in STRUCTURE[want.model_type]:
+        if getattr(saved, field, None) != getattr(want, field, None):
+            raise CadenzaError(f"{directory}: config.json has {field} = {str(getattr(saved, field, None))[:30]}, "
+                               f"cadenza.json and tokenizer.json make it {getattr(want, field, None)}")
+
+
+def load_hf_model(directory, strict: bool = False) -> torch.nn.Module:
+    """``AutoModelForCausalLM.from_pretrained`` with its failures as one clear line.
+
+    ``strict``: refuse a checkpoint whose weights lack tensors of the model or hold others
+    (from_pretrained would fill the missing ones with random values and only log a warning).
+    A Cadenza run has been checked against its cadenza.json before; any other directory (a
+    checkpoint to fine-tune) is first built on the meta device from its own config.json, so a
+    config that asks for a network above Cadenza's limits is refused before anything is allocated.
+    """
+    import torch
+
     _quiet_transformers()
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise CadenzaError(f"{directory}: not a Hugging Face model directory (no config.json)")
     try:
-        net = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CadenzaError(f"{directory}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
+        with BUILD_LOCK:  # from_pretrained patches process-wide state (see cadenza.models.run_check)
+            if not strict:
+                read_json(directory / "config.json", directory)  # bounded size and depth, before transformers reads it
+                with size_guard(directory):
+                    AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(directory, local_files_only=True))
+            net, info = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32,
+                                                             output_loading_info=True)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CadenzaError(f"{directory}: cannot load the model ({one_line(str(exc).splitlines()[0])})") from None
+    if strict:
+        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
+            problems = sorted(map(str, info.get(kind) or ()))
+            if problems:
+                raise CadenzaError(f"{directory}: model.safetensors does not fit config.json "
+                                   f"({kind.replace('_', ' ')}: {one_line(', '.join(problems), 120)})")
     return net.eval()
 
 
@@ -255,7 +312,8 @@ def from_checkpoint(path, **overrides) -> tuple[Transformer, list[str]]:
         notes.append(f"{path} has no miditok tokenizer.json: using Cadenza's {tokenizer.spec.scheme} tokenizer")
     size = net.get_input_embeddings().weight.shape[0]
     if size != tokenizer.vocab_size:
-        net.resize_token_embeddings(tokenizer.vocab_size)
+        with BUILD_LOCK:  # resizing ties the weights again: PreTrainedModel.tie_weights must be the real one
+            net.resize_token_embeddings(tokenizer.vocab_size)
         notes.append(f"the checkpoint's vocabulary ({size} tokens) does not match the tokenizer "
                      f"({tokenizer.vocab_size} tokens): resized the embeddings; new rows start untrained")
     net.config.bos_token_id, net.config.eos_token_id = tokenizer.bos, tokenizer.eos
@@ -268,7 +326,8 @@ def _hub_model(repo_id: str):
     from transformers import AutoModelForCausalLM
 
     try:
-        return AutoModelForCausalLM.from_pretrained(repo_id).eval()
+        with BUILD_LOCK:
+            return AutoModelForCausalLM.from_pretrained(repo_id).eval()
     except (OSError, ValueError) as exc:
         raise CadenzaError(f"{repo_id}: cannot load from the Hugging Face hub ({str(exc).splitlines()[0][:200]})") \
             from None
