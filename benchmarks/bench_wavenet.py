@@ -27,7 +27,8 @@ def _rate(generate, net, samples: int) -> tuple[float, np.ndarray]:
 def run() -> str:
     import torch
 
-    from cadenza.models.audio.wavenet import Config, WaveNetNet, generate_fast, generate_naive
+    from cadenza.models.audio.wavenet import Config
+    from cadenza.models.audio.wavenet_net import WaveNetNet, generate_fast, generate_naive
 
     torch.set_num_threads(1)
     table = ["| layers | receptive field (samples) | naive (samples/s) | cached (samples/s) | cached / naive "

@@ -226,8 +226,10 @@ print(sorted(m for m in ("torch", "transformers", "lightning", "scipy", "music21
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["generate", "markov", "--help"],
-                                  ["generate", "pretrained/folk", "--help"], ["train", "transformer", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["train", "--help"], ["models"],
+                                  ["generate", "markov", "--help"], ["generate", "wavenet", "--help"],
+                                  ["generate", "pretrained/folk", "--help"], ["train", "transformer", "--help"],
+                                  ["train", "polyphonic", "--help"], ["generate", "pretrained/ddsp-violin", "--help"]])
 def test_help_imports_no_heavy_library(args):
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)

@@ -309,9 +309,9 @@ def test_made_is_autoregressive(keys, hidden, layers, seed):
 
 
 def test_made_parameter_names_match_the_shipped_checkpoints():
-    from cadenza.models.symbolic import polyphonic
+    from cadenza.models.symbolic import polyphonic_net
 
-    assert polyphonic.MADE is MADE
+    assert polyphonic_net.MADE is MADE
     names = set(MADE(keys=88, context=10, hidden=16, layers=1).state_dict())
     assert names == {"context.0.weight", "direct.weight", "hidden.0.bias", "hidden.0.weight", "out.bias",
                      "out.weight", "out_context.weight"}  # the masks are buffers, not saved

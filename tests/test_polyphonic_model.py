@@ -13,7 +13,8 @@ from cadenza.errors import CadenzaError
 from cadenza.evaluate.polyphonic import FrameModel, FrameProbabilityModel, evaluate_rolls
 
 pytest.importorskip("lightning")
-from cadenza.models.symbolic.polyphonic import MADE, NADE, FrameNet, KeyNeighbourhood, PolyphonicModel
+from cadenza.models.symbolic.polyphonic import PolyphonicModel
+from cadenza.models.symbolic.polyphonic_net import MADE, NADE, FrameNet, KeyNeighbourhood
 from cadenza.models.symbolic.polyphonic_system import PolyphonicSystem
 
 TINY = dict(PolyphonicModel.tiny_config)

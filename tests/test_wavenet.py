@@ -12,15 +12,8 @@ import support
 from cadenza.audio.features import midi_to_hz
 from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
-from cadenza.models.audio.wavenet import (
-    Config,
-    WaveNet,
-    WaveNetNet,
-    generate_fast,
-    generate_naive,
-    level,
-    receptive_field,
-)
+from cadenza.models.audio.wavenet import Config, WaveNet, level
+from cadenza.models.audio.wavenet_net import WaveNetNet, generate_fast, generate_naive, receptive_field
 from cadenza.realtime.stream import run_blocks
 from cadenza.testing import CHECKS, contract_data
 

@@ -20,6 +20,9 @@ dB (see :func:`cadenza.audio.features.loudness`). No timbre latent z (the
 paper's optional encoder); ``tiny`` is a much smaller decoder for a CPU.
 Playing a score uses a causal note-to-loudness envelope calibrated on the
 training set (:mod:`cadenza.realtime.controls`).
+
+The decoder and the synthesisers are in :mod:`cadenza.models.audio.ddsp_net`
+(torch, imported when a network is built, not when the model is listed).
 """
 
 from __future__ import annotations
@@ -27,10 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from cadenza.audio import dsp
 from cadenza.audio.features import LOUDNESS_FLOOR_DB, check_audio, loudness, pitch
 from cadenza.audio.io import Audio
 from cadenza.config import option
@@ -91,72 +91,6 @@ class TransferOptions:
     progress: bool = option(True, "Show a progress bar with the time left (on a terminal).")
 
 
-def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
-    parts = []
-    for i in range(layers):
-        parts += [nn.Linear(inputs if i == 0 else width, width), nn.LayerNorm(width), nn.ReLU()]
-    return nn.Sequential(*parts)
-
-
-class DDSPNet(nn.Module):
-    """Decoder (f0, loudness -> synthesiser controls) and the synthesisers."""
-
-    def __init__(self, c: Config):
-        super().__init__()
-        self.c = c
-        self.f0_mlp = _mlp(1, c.hidden, c.mlp_layers)
-        self.loudness_mlp = _mlp(1, c.hidden, c.mlp_layers)
-        self.gru = nn.GRU(2 * c.hidden, c.gru, batch_first=True)
-        self.out_mlp = _mlp(c.gru + 2 * c.hidden, c.hidden, c.mlp_layers)
-        self.project = nn.Linear(c.hidden, 1 + c.n_harmonics + c.n_noise_bands)
-        self.reverb = dsp.Reverb(int(c.reverb_seconds * c.sample_rate), c.sample_rate)
-
-    def controls(self, f0, loudness_db, hidden=None, previous_f0=None):
-        """``[b, t]`` f0 (Hz) and loudness (dB) -> harmonic amplitudes ``[b, t, K]``,
-        noise magnitudes ``[b, t, bands]``, GRU state."""
-        pitch_in = torch.log2(f0.clamp(min=1.0) / 440) * 12 + 69  # MIDI pitch
-        x = torch.cat([self.f0_mlp(pitch_in[..., None] / 127),
-                       self.loudness_mlp((loudness_db[..., None] - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB)], -1)
-        y, hidden = self.gru(x, hidden)
-        out = self.project(self.out_mlp(torch.cat([y, x], -1)))  # [b, t, 1 + K + bands]
-        amplitude = dsp.exp_sigmoid(out[..., :1])
-        distribution = dsp.exp_sigmoid(out[..., 1:1 + self.c.n_harmonics])
-        # Zero harmonics above Nyquist anywhere in the frame's glide, then renormalise.
-        before = torch.cat([(f0[:, :1] if previous_f0 is None else previous_f0[:, None]), f0[:, :-1]], 1)
-        distribution = distribution * dsp.nyquist_mask(torch.maximum(f0, before), self.c.n_harmonics,
-                                                       self.c.sample_rate)
-        distribution = distribution / distribution.sum(-1, keepdim=True).clamp(min=1e-7)
-        noise = dsp.exp_sigmoid(out[..., 1 + self.c.n_harmonics:] - 5.0)
-        return amplitude * distribution, noise, hidden
-
-    def forward(self, f0, loudness_db, state: dict | None = None, noise=None):
-        """Audio ``[b, t*hop]`` for ``[b, t]`` controls; ``state`` carries everything across
-        calls (None: a fresh start). ``noise`` ``[b, t*hop]`` (None: fresh uniform noise)."""
-        state = dict(state or {})
-        hop = self.c.hop
-        amplitudes, magnitudes, state["hidden"] = self.controls(f0, loudness_db, state.get("hidden"),
-                                                                state.get("f0"))
-        harmonic, state["phase"], state["glide"] = dsp.harmonic_synth(
-            f0, amplitudes, hop, self.c.sample_rate, state.get("phase"), state.get("glide"))
-        if noise is None:
-            noise = torch.rand(f0.shape[0], f0.shape[1] * hop, device=f0.device) * 2 - 1
-        filtered, state["noise_tail"] = dsp.filtered_noise(magnitudes, noise, state.get("noise_tail"))
-        audio, state["reverb_tail"] = self.reverb(harmonic + filtered, state.get("reverb_tail"))
-        state["f0"] = f0[:, -1]
-        return audio, state
-
-
-class _Examples(torch.utils.data.Dataset):
-    def __init__(self, arrays: dict):
-        self.f0, self.ld, self.audio = (torch.from_numpy(arrays[k]) for k in ("f0", "loudness", "audio"))
-
-    def __len__(self):
-        return len(self.f0)
-
-    def __getitem__(self, i):
-        return self.f0[i], self.ld[i], self.audio[i]
-
-
 @register
 class DDSP(InstrumentModel, Streaming, Transfer):
     """DDSP (Engel et al. 2020): a learned instrument (harmonic + noise + reverb) driven by f0 and loudness."""
@@ -180,6 +114,8 @@ class DDSP(InstrumentModel, Streaming, Transfer):
     # --- data ------------------------------------------------------------------------
 
     def _datasets(self, train, valid):
+        from cadenza.models.audio.ddsp_net import Examples
+
         self.calibrate(train)
         self.demo_ = _demo_controls(valid if valid else train)
         frames = int(round(self.config.example_seconds * self.config.sample_rate / self.config.hop))
@@ -189,9 +125,12 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         if len(examples["f0"]) == 0:
             raise CadenzaError(f"{self.name}: the audio is shorter than one {self.config.example_seconds} s example")
         arrays = self.valid_windows(valid, frames)
-        return _Examples(examples), _Examples(arrays) if arrays is not None else None, None
+        return Examples(examples), Examples(arrays) if arrays is not None else None, None
 
     def _system(self):
+        import torch
+
+        from cadenza.models.audio.ddsp_net import DDSPNet
         from cadenza.models.audio.ddsp_system import DDSPSystem
 
         torch.manual_seed(self.config.seed)
@@ -204,12 +143,14 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         return arrays, {"envelope": asdict(self.envelope_)}
 
     def _expected_arrays(self, extra, directory, header):
+        from cadenza.models.audio.ddsp_net import DDSPNet
         from cadenza.models.run_check import FLOAT32, ArraySpec
 
         # the demo melody's control frames: f0 (Hz) and loudness (dB), as long as it is
         return {**self.net_spec(DDSPNet(self.config)), "demo": ArraySpec((None, 2), FLOAT32)}
 
     def _load_state(self, arrays, extra):
+        from cadenza.models.audio.ddsp_net import DDSPNet
         from cadenza.models.run_check import check_config, check_fields
 
         check_fields(extra, {"envelope": dict}, "cadenza.json", "state")
@@ -324,6 +265,8 @@ class DDSPStream:
     """The streaming engine's DDSP: blocks of control frames in, audio out, state carried."""
 
     def __init__(self, model: DDSP, seed: int = 0):
+        from cadenza.audio import dsp
+
         self.model, self.net = model, model.net_
         self.sample_rate, self.channels, self.hop = model.config.sample_rate, 1, model.config.hop
         self.noise = dsp.noise_table(seed)
@@ -333,6 +276,8 @@ class DDSPStream:
 
     def step(self, block: np.ndarray) -> np.ndarray:
         """``block`` ``[frames, 2]`` (f0 Hz, loudness dB) -> audio ``[1, frames * hop]``."""
+        import torch
+
         block = np.asarray(block, dtype=np.float32).reshape(-1, 2)
         count = len(block) * self.hop
         index = (self.position + np.arange(count)) % len(self.noise)

@@ -18,18 +18,22 @@ the transformer reads, so the two compare on equal terms. Training windows
 are ``context`` tokens long (folk-rnn used whole tunes); likelihood and
 sampling run over whole pieces with the recurrent state carried along. A
 grammar mask keeps every sample decodable.
+
+The network is :class:`~cadenza.models.symbolic.lstm_net.MelodyLSTM` in
+:mod:`cadenza.models.symbolic.lstm_net`; it and torch are imported only when a
+network is built, trained, scored or sampled, so reading the options needs no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar
 
 from cadenza.models.base import option, register
 from cadenza.models.symbolic.token_lm import TokenConfig, TokenLanguageModel
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -38,23 +42,6 @@ class LSTMConfig(TokenConfig):
     hidden: int = option(256, "Units a layer (folk-rnn: 512).", min=1, max=8192)
     embedding: int = option(64, "Size of the token embedding.", min=1, max=8192)
     dropout: float = option(0.3, "Dropout between layers (folk-rnn: 0.5).", min=0, below=1)
-
-
-class MelodyLSTM(nn.Module):
-    """ids ``[B, T]`` -> next-token logits ``[B, T, V]`` (and the recurrent state)."""
-
-    def __init__(self, vocab_size: int, config: LSTMConfig):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, config.embedding)
-        self.lstm = nn.LSTM(config.embedding, config.hidden, config.layers, batch_first=True,
-                            dropout=config.dropout if config.layers > 1 else 0.0)
-        self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden, vocab_size)
-
-    def forward(self, ids: torch.Tensor, state=None):
-        x = self.embed(ids)  # [B, T, E]
-        y, state = self.lstm(x, state)  # [B, T, H]
-        return self.head(self.drop(y)), state  # [B, T, V]
 
 
 @register
@@ -74,7 +61,9 @@ class LSTM(TokenLanguageModel):
                  "steps_per_epoch": 500, "learning_rate": 2e-3, "dropout": 0.5},
     }
 
-    def _build_net(self, vocab_size: int) -> nn.Module:
+    def _build_net(self, vocab_size: int) -> torch.nn.Module:
+        from cadenza.models.symbolic.lstm_net import MelodyLSTM
+
         return MelodyLSTM(vocab_size, self.config)
 
     @staticmethod
@@ -82,17 +71,23 @@ class LSTM(TokenLanguageModel):
         return net(input_ids)[0]
 
     def _start(self, ids, options, use_cache: bool = True):
+        import torch
+
         logits, state = self.net_(torch.tensor([ids]))
         return logits[0, -1], state
 
     def _step(self, ids, memory):
+        import torch
+
         logits, state = self.net_(torch.tensor([[ids[-1]]]), memory)
         return logits[0, -1], state
 
     def _sequence_nll(self, ids) -> float:
+        import torch
+
         x = torch.tensor([ids])
         logits, _ = self.net_(x[:, :-1])  # the whole piece, state carried along
-        return float(nn.functional.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum"))
+        return float(torch.nn.functional.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum"))
 
     def _state(self):
         arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
@@ -103,11 +98,13 @@ class LSTM(TokenLanguageModel):
         from cadenza.models.run_check import module_spec
 
         self._load_tokenizer(directory, extra)
-        return module_spec(MelodyLSTM(self.tokenizer_.vocab_size, self.config))
+        return module_spec(self._build_net(self.tokenizer_.vocab_size))
 
     def _load_state(self, arrays, extra):
+        import torch
+
         # load() has checked every tensor against _expected_arrays: names, shapes, float32, finite.
-        net = MelodyLSTM(self.tokenizer_.vocab_size, self.config)
+        net = self._build_net(self.tokenizer_.vocab_size)
         net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
         self.net_ = net.eval()
 
