@@ -406,3 +406,15 @@ def test_good_runs_still_load_and_generate(runs, model):
     loaded = cadenza.load(runs[model])
     cls = cadenza.models.get(model)
     assert loaded.generate(n=1, seed=0, **cls.tiny_sampling)
+
+
+def test_the_studio_lists_runs_past_hostile_run_files(tmp_path):
+    from cadenza.models.run_check import MAX_RUN_FILE_BYTES
+    from cadenza.studio.session import list_runs
+
+    for name, text in [("good", '{"model": "markov"}'), ("deep", "[" * 100_000 + "]" * 100_000),
+                       ("huge", '{"model": "markov", "pad": "' + "x" * MAX_RUN_FILE_BYTES + '"}'),
+                       ("list", "[1, 2]"), ("binary", "\udcff")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cadenza.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert list_runs(tmp_path) == {"good": "markov"}

@@ -8,7 +8,6 @@ by a path from the page. Errors become one line for the page.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from cadenza.errors import CadenzaError
+from cadenza.models.run_check import MAX_RUN_FILE_BYTES, read_json
 
 log = logging.getLogger("cadenza.studio")
 
@@ -79,9 +79,9 @@ def list_runs(runs: Path) -> dict[str, str]:
     for child in sorted(runs.iterdir()):
         record = child / "cadenza.json"
         if child.is_dir() and not child.name.startswith(".") and record.is_file():
-            try:
-                model = json.loads(record.read_text(encoding="utf-8")).get("model")
-            except (OSError, ValueError, AttributeError):
+            try:  # the run file's size and nesting limits: a hostile run must not stall the listing
+                model = read_json(record, child, MAX_RUN_FILE_BYTES).get("model")
+            except (CadenzaError, AttributeError):
                 continue
             if isinstance(model, str):
                 found[child.name] = model
