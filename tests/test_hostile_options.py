@@ -236,3 +236,16 @@ def test_help_imports_no_heavy_library(args):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-300:]
     assert "--help" not in args or "Usage" in done.stdout
+
+
+@pytest.mark.parametrize("run", ["pretrained/ddsp-violin", "pretrained/wavenet-notes"])
+def test_audio_models_check_the_seed_of_every_path(run):
+    import numpy as np
+
+    model = cadenza.load(run)
+    controls = np.tile([[220.0, -30.0]], (2, 1)).astype(np.float32)
+    for seed in (-5, 2**40):
+        with pytest.raises(CadenzaError, match="seed must be between 0 and 4294967295"):
+            model.stream(seed)
+        with pytest.raises(CadenzaError, match="seed must be between"):
+            model.render_controls(controls, seed=seed)

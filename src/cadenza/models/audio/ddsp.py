@@ -33,7 +33,7 @@ import numpy as np
 
 from cadenza.audio.features import LOUDNESS_FLOOR_DB, check_audio, loudness, pitch
 from cadenza.audio.io import Audio
-from cadenza.config import option
+from cadenza.config import SEED, option
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Streaming, Transfer
 from cadenza.models.audio_model import InstrumentModel
@@ -164,7 +164,7 @@ class DDSP(InstrumentModel, Streaming, Transfer):
     def stream(self, seed: int = 0) -> DDSPStream:
         """A :class:`cadenza.realtime.Stream` over blocks of control frames ``[frames, 2]``."""
         self._check_fitted()
-        return DDSPStream(self, seed)
+        return DDSPStream(self, SEED.check(seed, "seed"))
 
     def render_controls(self, controls: np.ndarray, seed: int = 0, progress=None) -> np.ndarray:
         """Audio ``[1, frames*hop]`` for control frames ``[frames, 2]`` (f0 Hz, loudness dB):

@@ -56,7 +56,7 @@ import numpy as np
 
 from cadenza.audio.features import LOUDNESS_FLOOR_DB, midi_to_hz
 from cadenza.audio.io import Audio
-from cadenza.config import option
+from cadenza.config import SEED, option
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Streaming
 from cadenza.models.audio_model import InstrumentModel
@@ -267,7 +267,7 @@ class WaveNet(InstrumentModel, Streaming):
     def stream(self, seed: int = 0, instrument: int | None = None) -> WaveNetStream:
         """A :class:`cadenza.realtime.Stream` over blocks of control frames ``[frames, 2]``."""
         self._check_fitted()
-        return WaveNetStream(self, seed, self._check_instrument(instrument))
+        return WaveNetStream(self, SEED.check(seed, "seed"), self._check_instrument(instrument))
 
     def render_controls(self, controls, seed: int = 0, pitch=None, instrument: int | None = None,
                         temperature: float = 1.0) -> np.ndarray:
