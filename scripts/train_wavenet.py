@@ -8,7 +8,8 @@ true f0), conditioned on pitch, program, f0 and loudness. ``violin``: Essen
 melodies on the GM violin (the set ``pretrained/ddsp-violin`` learned from), so
 the two models can be compared on the same controls and data. The ``laptop``
 preset, seed 0, one torch thread (the machine is shared). Training state goes to
-``runs/pretrained-wavenet-SET`` (re-running resumes); the run's ``cadenza.json``
+``runs/pretrained-wavenet-SET`` (re-running with a larger ``--minutes`` resumes: the
+budget counts the minutes already spent); the run's ``cadenza.json``
 and ``model.safetensors`` are then copied into the package (about 0.5 MB).
 Prints the valid loss and held-out numbers.
 """
