@@ -25,7 +25,7 @@ def _clips(data):
     return [np.asarray(a[:len(f) * data.hop], np.float32) for a, f in zip(data.audio, data.f0)]
 
 
-def _likelihood(model, train, test) -> list[str]:
+def _likelihood(model, train, test, ratios: list[str]) -> list[str]:
     from cadenza.evaluate.audio_likelihood import linear_prediction_bits, unigram_bits
 
     started = time.perf_counter()
@@ -33,6 +33,8 @@ def _likelihood(model, train, test) -> list[str]:
     seconds = time.perf_counter() - started
     unigram = unigram_bits(_clips(train), _clips(test))
     lpc = linear_prediction_bits(_clips(train), _clips(test), order=32)
+    ratios.append(f"held-out bits per sample: linear prediction **{lpc / ours:.2f}x** and the unigram "
+                  f"**{unigram / ours:.2f}x** WaveNet's")
     return ["| model (notes test split, 256 mu-law classes) | bits per sample | against WaveNet |",
             "|---|---:|---:|",
             f"| **WaveNet** (`pretrained/wavenet-notes`) | **{ours:.3f}** | 1.00x |",
@@ -43,7 +45,7 @@ def _likelihood(model, train, test) -> list[str]:
             f"in {seconds:.1f} s (teacher forcing, one pass)."]
 
 
-def _speed(model) -> list[str]:
+def _speed(model, ratios: list[str]) -> list[str]:
     n, length = 8, int(0.5 * model.config.sample_rate)
     model.generate(n=1, seed=0, length=256, progress=False)  # warm-up
     started = time.perf_counter()
@@ -54,6 +56,7 @@ def _speed(model) -> list[str]:
     model.generate(n=n, seed=0, length=length, progress=False)
     together = time.perf_counter() - started
     rate = model.config.sample_rate
+    ratios.append(f"8 notes side by side **{alone / together:.1f}x** faster than one at a time")
     return ["| generation, 8 notes of 0.5 s | seconds | samples/s | real-time factor at "
             f"{rate // 1000} kHz |", "|---|---:|---:|---:|",
             f"| one at a time | {alone:.1f} | {n * length / alone:.0f} | 1/{alone / (n * 0.5):.1f} |",
@@ -78,13 +81,14 @@ def _pitch(model) -> list[str]:
                        "seed = pitch, f0 tracked by CREPE (torchcrepe) against the pitch asked for."]
 
 
-def _side_by_side(test) -> list[str]:
+def _side_by_side(test, ratios: list[str]) -> list[str]:
     import cadenza
     from cadenza.evaluate.audio import multiscale_mel_distance, resynthesis_metrics
 
     rows = ["| model (violin test split, own f0 and loudness) | multi-scale mel distance | f0 L1 (semitones) "
             "| loudness L1 (dB) | spectral distance | training minutes | synthesis real-time factor |",
             "|---|---:|---:|---:|---:|---:|---:|"]
+    speeds = {}
     frames = int(RESYNTHESIS_SECONDS * test.sample_rate / test.hop)
     controls = np.stack([test.f0[0][:frames], test.loudness[0][:frames]], 1)
     target = test.audio[0][:len(controls) * test.hop]
@@ -94,12 +98,14 @@ def _side_by_side(test) -> list[str]:
         stream.init_state()
         started = time.perf_counter()
         out = stream.step(controls)[0]
-        speed = len(out) / test.sample_rate / (time.perf_counter() - started)
+        speed = speeds[run] = len(out) / test.sample_rate / (time.perf_counter() - started)
         mel = multiscale_mel_distance(out[None], target[None], test.sample_rate)
         m = resynthesis_metrics(model, test, max_seconds=RESYNTHESIS_SECONDS)
         minutes = model.metrics_.get("train_seconds", float("nan")) / 60
         rows.append(f"| `{run}` | {mel:.3f} | {m['f0_l1_semitones']:.3f} | {m['loudness_l1_db']:.2f} | "
                     f"{m['spectral_distance']:.3f} | {minutes:.0f} | {speed:.2f}x |")
+    ratios.append(f"DDSP synthesises **{speeds['pretrained/ddsp-violin'] / speeds['pretrained/wavenet-violin']:.0f}x** "
+                  "faster than WaveNet on the same violin controls")
     return rows + ["", f"The first {RESYNTHESIS_SECONDS:.0f} s of the violin test split, each model driven by the "
                        "clip's true f0 and loudness (seed 0); mel distance on the first clip, the rest over "
                        f"{RESYNTHESIS_SECONDS:.0f} s. Real-time factor: seconds of audio a second of compute, one "
@@ -119,13 +125,15 @@ def run() -> str:
     if not is_run("pretrained/wavenet-notes") or not is_run("pretrained/wavenet-violin"):
         return "\n".join(lines + ["Skipped: the shipped WaveNets are missing (run scripts/train_wavenet.py)."])
     notes = cadenza.load("pretrained/wavenet-notes")
-    lines += ["### Several notes at once", ""] + _speed(notes) + [""]
+    ratios: list[str] = []
+    lines += ["### Several notes at once", ""] + _speed(notes, ratios) + [""]
     lines += ["### Held-out likelihood", ""] + _likelihood(
-        notes, audio_set("notes", "train", progress=False), audio_set("notes", "test", progress=False)) + [""]
+        notes, audio_set("notes", "train", progress=False), audio_set("notes", "test", progress=False),
+        ratios) + [""]
     lines += ["### Pitch accuracy of conditioned notes", ""] + _pitch(notes) + [""]
     lines += ["### WaveNet and DDSP on the same controls", ""] + _side_by_side(
-        audio_set("violin", "test", progress=False))
-    return "\n".join(lines)
+        audio_set("violin", "test", progress=False), ratios)
+    return "\n".join([f"**Same run:** {'; '.join(ratios)}.", ""] + lines)
 
 
 if __name__ == "__main__":
