@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 NODEPS := tinysoundfont==0.3.7 torchcrepe==0.0.24
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench docs clean
 
 setup: $(STAMP)
 
@@ -41,5 +41,16 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
+# The tutorials (docs/tutorials/*.py, jupytext) executed and rendered with the docs into site/
+# (mkdocs; open site/index.html from the disk, offline). A few minutes on a laptop CPU.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[all,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) scripts/build_tutorials.py
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .test-cache
+	rm -rf $(VENV) demo-output .pytest_cache .test-cache site build/docs

@@ -13,7 +13,7 @@ from cadenza.audio.features import midi_to_hz
 from cadenza.data.audio_sets import from_scores
 from cadenza.errors import CadenzaError
 from cadenza.models.audio.wavenet import Config, WaveNet, level
-from cadenza.models.audio.wavenet_net import WaveNetNet, generate_fast, generate_naive, receptive_field
+from cadenza.models.audio.wavenet_net import WaveNetNet, generate_fast, generate_naive, receptive_field, sine_excitation
 from cadenza.realtime.stream import run_blocks
 from cadenza.testing import CHECKS, contract_data
 
@@ -62,16 +62,37 @@ def assert_same_or_tie(net, c, pitch, program, uniforms, a, b, temperature=1.0):
     assert np.abs(cdf - uniforms[t] * cdf[-1]).min() < 1e-5 * cdf[-1], f"generators differ at sample {t}"
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+@pytest.mark.parametrize(("output", "excitation"), [("softmax", "sine"), ("logistic_mixture", "sine"),
+                                                    ("softmax", "none")])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_naive_and_fast_generators_give_identical_samples(temperature, output):
-    net = tiny_net(1, output=output, mixtures=3)
+def test_naive_and_fast_generators_give_identical_samples(temperature, output, excitation):
+    net = tiny_net(1, output=output, mixtures=3, excitation=excitation)
     c = controls(5)
     uniforms = np.random.default_rng(3).random(5 * 64 - 7)
     naive = generate_naive(net, c, 60, 73, uniforms, temperature)
     fast = generate_fast(net, c, 60, 73, uniforms, temperature)
     assert len(np.unique(fast)) > 5  # not a trivial constant
     assert_same_or_tie(net, c, 60, 73, uniforms, naive, fast, temperature)
+
+
+def test_sine_excitation_is_the_same_in_blocks_and_in_training():
+    f0 = np.stack([controls(6, 220.0)[:, 0], controls(6, 97.0)[:, 0]])  # [2, 6] rising f0
+    whole, end = sine_excitation(f0, 64, 16000)
+    assert whole.shape == (2, 2, 6 * 64)
+    # Block by block, carrying the phase: the very same values, not merely close ones.
+    start, parts = None, []
+    for a, b in [(0, 1), (1, 4), (4, 6)]:
+        part, start = sine_excitation(f0[:, a:b], 64, 16000, start=start)
+        parts.append(part)
+    assert np.array_equal(np.concatenate(parts, -1), whole) and np.array_equal(start, end)
+    # The phase advances by f0 / sample_rate a sample: a sine and its cosine at f0.
+    t = np.arange(64)
+    assert np.allclose(whole[0, 0, :64], np.sin(2 * np.pi * 220 * t / 16000), atol=1e-5)
+    assert np.allclose(whole[0, 1, :64], np.cos(2 * np.pi * 220 * t / 16000), atol=1e-5)
+    assert np.isclose(end[1], 64 * f0[1].sum() / 16000)
+    # Training computes it in torch from the controls; the two agree.
+    c = torch.from_numpy(np.stack([controls(6, 220.0), controls(6, 97.0)]))
+    assert torch.allclose(tiny_net().excitation(c, 6 * 64 - 5), torch.from_numpy(whole[..., :-5]), atol=1e-4)
 
 
 def test_a_batch_gives_each_sequence_what_it_gets_alone():

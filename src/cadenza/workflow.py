@@ -42,6 +42,7 @@ class TrainedRun:
     metrics: dict = field(default_factory=dict)
     data_name: str = ""
     examples: int = 0
+    primary: bool = True  # False in the other processes of a DDP run: they neither evaluate nor save
 
 
 def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: str | None = None,
@@ -51,11 +52,21 @@ def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: st
     there and save it to ``out``. Running it again with the same ``out`` resumes training
     from its newest good checkpoint; ``restart`` starts training afresh instead, removing
     the checkpoints only (:func:`cadenza.train.engine.start_afresh`: samples, logs and
-    other files stay). Ctrl-C raises :class:`cadenza.train.engine.TrainingInterrupted`."""
+    other files stay). Ctrl-C raises :class:`cadenza.train.engine.TrainingInterrupted`.
+
+    Under DDP each process runs this (Lightning re-runs the command); only the first
+    evaluates and saves, the others return once training ends (``primary`` False)."""
     from cadenza.models.base import create
+    from cadenza.models.neural import NeuralGenerator
 
     stage = on_stage or (lambda _text: None)
     model = create(name, preset=preset, **(config or {}))
+    if isinstance(model, NeuralGenerator):
+        from cadenza.train.engine import check_trainer_options, primary_process
+
+        trainer = check_trainer_options(trainer)  # before the data: a wrong GPU flag costs nothing
+        if not primary_process():
+            stage = lambda _text: None  # noqa: E731  (the first process speaks for all)
     stage("loading the data")
     pieces = training_data(type(model), data, split, progress)
     valid = _valid_split(type(model), data, progress) if split == "train" else None
@@ -70,6 +81,8 @@ def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: st
     stage(f"training on {len(pieces)} {'clips' if model.domain == 'audio' else 'pieces'}")
     started = time.perf_counter()
     model.fit(pieces, valid=valid, workdir=out, progress=progress, trainer=trainer)
+    if isinstance(model, NeuralGenerator) and not primary_process():
+        return TrainedRun(model, out, {}, getattr(pieces, "name", str(data)), len(pieces), primary=False)
     metrics = {"fit_seconds": round(time.perf_counter() - started, 3), "train_pieces": len(pieces)}
     if valid is not None and len(valid):
         stage("evaluating on the valid split")

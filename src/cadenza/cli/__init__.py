@@ -17,6 +17,7 @@ import typer
 # Importing a command module adds its commands to ``app``.
 from cadenza.cli import (
     audio,
+    cloud,  # noqa: F401
     core,
     corpus,  # noqa: F401
     evaluate,  # noqa: F401

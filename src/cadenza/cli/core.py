@@ -128,8 +128,9 @@ def _train_command(name: str, cls, _run) -> click.Command:
     def callback(data, split, out, preset=None, restart=False, **params):
         from cadenza import workflow
         from cadenza.train import TrainerOptions
+        from cadenza.train.engine import primary_process
 
-        if not restart and any((out / "checkpoints").glob("*.ckpt")):
+        if not restart and any((out / "checkpoints").glob("*.ckpt")) and primary_process():
             # which one (the newest good checkpoint) the engine decides, and says when it is not last.ckpt
             console.print(f"resuming from the checkpoints in {out / 'checkpoints'}")
         try:
@@ -139,6 +140,8 @@ def _train_command(name: str, cls, _run) -> click.Command:
         run = workflow.train(name, data, out, preset=preset, config=values_of(cls.Config, params),
                              trainer=trainer, split=split, restart=restart,
                              on_stage=lambda text: console.print(text, style="dim"))
+        if not run.primary:
+            return  # another process of a DDP run: the first one reports
         summary = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
         console.print(f"trained {run.model!r} on {run.examples} {'clips' if cls.domain == 'audio' else 'pieces'} "
                       f"of {run.data_name} ({summary}) -> {out}")

@@ -94,6 +94,9 @@ class Generator:
     # Named bundles of config values, named for where or what they are for: "laptop" (a CPU in
     # minutes), "gpu", a data set ("jsb"): create(name, preset="laptop", **overrides).
     presets: ClassVar[dict[str, dict]] = {}
+    # Options added after runs were saved without them, with the value those runs were trained
+    # with where it differs from the new default: a saved run loads as it was trained.
+    earlier_defaults: ClassVar[dict] = {}
 
     def __init__(self, **config):
         self.config = build_dataclass(self.Config, config, f"{self.name} option")
@@ -326,8 +329,8 @@ def get(name: str) -> type[Generator]:
 def create(name: str, preset: str | None = None, **config) -> Generator:
     """A new, unfitted model: ``create("markov", order=3)``.
 
-    ``preset`` names a bundle of config values of the model (``tiny`` for a
-    laptop CPU, ``base`` for a GPU); explicit values override it.
+    ``preset`` names a bundle of config values of the model (``laptop`` for a
+    laptop CPU, ``gpu`` for a GPU, or a data set's); explicit values override it.
     """
     cls = get(name)
     if preset is not None:
@@ -401,6 +404,7 @@ def _load(path: Path, record: dict) -> Generator:
     cls = get(record["model"])
     config = record.get("config", {})
     run_check.check_config(cls.Config, config, path, f"{cls.name} option")
+    config = {**cls.earlier_defaults, **config}
     model = cls(**config)
     extra = record.get("state", {})
     weights = path / WEIGHTS_FILE

@@ -40,7 +40,8 @@ class StepSeed(Callback):
         self.seed = seed
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        seed_everything(self.seed * 100_003 + steps_done(trainer, module))
+        # Each DDP process draws its own (dropout on its own examples); process 0 as one alone.
+        seed_everything(self.seed * 100_003 + steps_done(trainer, module) + 1_000_003 * trainer.global_rank)
 
 
 class StepBudget(Callback):
@@ -173,25 +174,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """``steps * batch`` indices an epoch, a fresh permutation seeded by (seed, epoch).
+    """``steps * batch`` indices an epoch for each of ``world`` processes: the epoch's order
+    is fresh permutations seeded by (seed, epoch), ``steps * batch * world`` long, and
+    process ``rank`` takes every ``world``-th index from ``rank``. So step k of the ``world``
+    processes together sees the examples that step k of one process with a ``world`` times
+    larger batch sees, and no example is seen twice in an epoch more often than the
+    permutations repeat it.
 
     The epoch is read from the step count when an epoch begins, not from
     Lightning's epoch counter, which after a resume can run one ahead; so the
     order of epoch k never depends on an interruption.
     """
 
-    def __init__(self, size: int, steps: int, batch_size: int, seed: int, steps_done):
+    def __init__(self, size: int, steps: int, batch_size: int, seed: int, steps_done, rank: int = 0,
+                 world: int = 1):
         self.size, self.steps, self.count, self.seed = size, steps, steps * batch_size, seed
+        self.rank, self.world = rank, world
         self.steps_done = steps_done  # a callable, read when an epoch's iterator is made
 
     def __iter__(self):
         epoch = self.steps_done() // self.steps
         rng = np.random.default_rng([self.seed, epoch])
         chunks, total = [], 0
-        while total < self.count:
+        while total < self.count * self.world:
             chunks.append(rng.permutation(self.size))
             total += self.size
-        return iter(np.concatenate(chunks)[: self.count].tolist())
+        return iter(np.concatenate(chunks)[: self.count * self.world][self.rank::self.world].tolist())
 
     def __len__(self) -> int:
         return self.count
@@ -217,7 +225,7 @@ class DataModule(L.LightningDataModule):
     def train_dataloader(self):
         trainer, module = self.trainer, self.trainer.lightning_module
         sampler = EpochSampler(len(self.train_set), self.steps_per_epoch, self.batch_size, self.seed,
-                               lambda: steps_done(trainer, module))
+                               lambda: steps_done(trainer, module), trainer.global_rank, trainer.world_size)
         return self._loader(self.train_set, sampler=sampler)
 
     def val_dataloader(self):

@@ -31,9 +31,19 @@ What the engine guarantees, whatever the model:
 - **Logs.** ``WORKDIR/logs/metrics.csv`` (Lightning's CSVLogger) and
   ``WORKDIR/loss.png`` (with the system's phase switches marked).
 - **Scale.** :class:`TrainerOptions` (``accelerator``, ``devices``,
-  ``num_nodes``, ``strategy``, ``precision``) go to ``lightning.Trainer``
-  unchanged: DDP, multi-node and bf16 are Lightning's. They say how a model is
-  trained, not what it is, so they are not part of a model's config or its run.
+  ``num_nodes``, ``strategy``, ``precision``) go to ``lightning.Trainer``,
+  checked first against this machine (:func:`check_trainer_options`): DDP,
+  multi-node and bf16 are Lightning's. They say how a model is trained, not
+  what it is, so they are not part of a model's config or its run.
+- **Several processes (DDP).** ``batch_size`` is a process's batch: with
+  ``W`` processes a step sees ``W * batch_size`` examples, the first ``W *
+  batch_size`` of the epoch's seeded order, process ``r`` taking every
+  ``W``-th from ``r`` (:class:`~cadenza.train.callbacks.EpochSampler`), so a
+  run on ``W`` processes follows one process with a ``W`` times larger batch.
+  Lightning re-runs the command for each process; only the first writes
+  (checkpoints, logs, the loss plot, the saved model: :func:`primary_process`
+  tells which one it is). Every process validates on the whole valid set, so
+  the monitored value is the same everywhere without synchronising it.
 """
 
 from __future__ import annotations
@@ -181,6 +191,69 @@ def _callbacks(config: TrainingConfig, system, checkpoints: Path, has_valid: boo
     return callbacks
 
 
+def primary_process() -> bool:
+    """Whether this process is the one that writes: true unless a launcher started it as
+    another rank (torchrun's ``RANK``, SLURM's ``SLURM_PROCID``, or the ``NODE_RANK`` and
+    ``LOCAL_RANK`` that Lightning gives the copies of the command it starts for DDP)."""
+    for name in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").strip():
+            return os.environ[name].strip() == "0"
+    return all(os.environ.get(name, "0").strip() in ("", "0") for name in ("NODE_RANK", "LOCAL_RANK"))
+
+
+def check_trainer_options(options: TrainerOptions | dict | None) -> TrainerOptions:
+    """The options, or one :class:`CadenzaError` saying what this machine lacks: an accelerator
+    it does not have, more devices than it has, a strategy or precision Lightning does not
+    know, several nodes without a launcher that joins them. Called before any data is loaded."""
+    import torch
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    options = TrainerOptions.of(options)
+    accelerator = options.accelerator.strip().lower()
+    known = {"cpu", "gpu", "cuda", "mps", "auto", "tpu"}
+    if accelerator not in known:
+        raise CadenzaError(f"unknown accelerator {options.accelerator!r}: choose one of cpu, gpu, mps, auto")
+    has = {"cpu": os.cpu_count() or 1, "gpu": torch.cuda.device_count(), "cuda": torch.cuda.device_count(),
+           "mps": int(torch.backends.mps.is_available()), "tpu": 0}
+    if accelerator in ("gpu", "cuda", "mps", "tpu") and has[accelerator] == 0:
+        raise CadenzaError(f"accelerator {accelerator}: this machine has none (torch sees no "
+                           f"{'CUDA GPU' if accelerator in ('gpu', 'cuda') else accelerator.upper()}); "
+                           "use --accelerator cpu")
+    try:
+        devices = _devices(options.devices)
+    except ValueError:
+        raise CadenzaError(f"devices must be a count, a list like 0,1, or auto, got {options.devices!r}") from None
+    if devices != "auto":
+        wanted = len(devices) if isinstance(devices, list) else devices
+        if wanted < 1:
+            raise CadenzaError(f"devices must be at least 1, got {options.devices!r}")
+        available = has.get(accelerator, 0)
+        # a list names GPUs by index; CPU processes have no index
+        missing = isinstance(devices, list) and accelerator != "cpu" and max(devices) >= available
+        if accelerator != "auto" and (wanted > available or missing):
+            raise CadenzaError(f"devices {options.devices}: this machine has {available} "
+                               f"{'CPU cores' if accelerator == 'cpu' else accelerator.upper() + ' device(s)'}")
+    strategy = options.strategy.strip()
+    if strategy != "auto" and strategy not in StrategyRegistry.available_strategies():
+        shown = ", ".join(s for s in ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed") if s == "auto" or
+                          s in StrategyRegistry.available_strategies())
+        raise CadenzaError(f"unknown strategy {options.strategy!r}: Lightning knows {shown}, ...")
+    if options.precision not in PRECISIONS:
+        raise CadenzaError(f"unknown precision {options.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if options.precision == "16-mixed" and accelerator == "cpu":  # Lightning would quietly use bf16
+        raise CadenzaError(f"precision {options.precision} needs a GPU; on a CPU use bf16-mixed")
+    if options.num_nodes > 1 and not (os.environ.get("MASTER_ADDR") or os.environ.get("SLURM_JOB_ID") or
+                                      os.environ.get("TORCHELASTIC_RUN_ID")):
+        raise CadenzaError(f"--num-nodes {options.num_nodes} needs a launcher that joins the machines: set "
+                           "MASTER_ADDR, MASTER_PORT and NODE_RANK on each, or run under torchrun or SLURM "
+                           "(docs/cloud.md)")
+    return options
+
+
+# The precisions check_trainer_options lets through to Lightning.
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true")
+
+
 def _devices(value: str):
     value = str(value).strip()
     if value == "auto":
@@ -207,7 +280,7 @@ def fit_system(system, train_set, valid_set, config: TrainingConfig, workdir: st
     :func:`start_afresh`). Ctrl-C raises :class:`TrainingInterrupted`.
     """
     config.validate_training()
-    options = TrainerOptions.of(trainer)
+    options = check_trainer_options(trainer)
     if len(train_set) == 0:
         raise CadenzaError("no training examples: the corpus is too small for this model's context")
     temporary = workdir is None
@@ -229,12 +302,16 @@ def _fit(system, train_set, valid_set, config: TrainingConfig, workdir: Path, co
     from cadenza.train import callbacks as cb
 
     checkpoints = workdir / "checkpoints"
-    if not resume:
+    # Under DDP every process runs this; the other processes start once the first is inside
+    # Lightning's fit, after its changes to the run folder, and change nothing themselves.
+    primary = primary_process()
+    if not resume and primary:
         start_afresh(workdir)
-    _check_same_config(checkpoints, config, system)
-    resume_path, resumed_from = _resume_point(checkpoints, system)
+    _check_same_config(checkpoints, config, system, write=primary)
+    resume_path, resumed_from = _resume_point(checkpoints, system, set_aside=primary)
 
-    _keep_earlier_logs(workdir / "logs")
+    if primary:
+        _keep_earlier_logs(workdir / "logs")
     cb.seed_everything(config.seed)
     has_valid = valid_set is not None and len(valid_set) > 0
     _quiet_lightning()
@@ -255,6 +332,7 @@ def _fit(system, train_set, valid_set, config: TrainingConfig, workdir: Path, co
         plugins=[cb.AtomicCheckpointIO()],
         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
         num_sanity_val_steps=0, deterministic=False, limit_val_batches=None if has_valid else 0,
+        use_distributed_sampler=False,  # EpochSampler shards the epoch's order itself
     )
     data = cb.DataModule(train_set, valid_set if has_valid else None, config.batch_size, config.steps_per_epoch,
                          config.seed, collate_fn, options.workers)
@@ -296,7 +374,7 @@ def _fit(system, train_set, valid_set, config: TrainingConfig, workdir: Path, co
         best_valid_loss=float(best_score) if best_score is not None and has_valid else None,
         steps=steps, epochs=int(lightning_trainer.current_epoch), seconds=seconds,
         stopped_by=stopped_by, resumed_from_step=resumed_from)
-    if not temporary:
+    if not temporary and primary:
         plot_losses(workdir / "logs", workdir / "loss.png", phases=_phases(system))
     return result
 
@@ -364,11 +442,11 @@ def _timed_out(trainer) -> bool:
     return bool(timer and timer.time_remaining() is not None and timer.time_remaining() <= 0)
 
 
-def _resume_point(checkpoints: Path, system) -> tuple[Path | None, int | None]:
+def _resume_point(checkpoints: Path, system, set_aside: bool = True) -> tuple[Path | None, int | None]:
     """The checkpoint to resume from and its step: the newest good one of ``last.ckpt``,
     ``previous.ckpt`` and ``best.ckpt`` ((None, None) when there is none at all). Damaged
-    ones are set aside as ``NAME.damaged`` with a one-line warning when a good one is
-    left; when none is, a CadenzaError names the damaged file."""
+    ones are set aside (``set_aside``) as ``NAME.damaged`` with a one-line warning when a
+    good one is left; when none is, a CadenzaError names the damaged file."""
     good, damaged = _checkpoints(checkpoints, system)
     if not good and damaged:
         path, reason = damaged[0]
@@ -377,7 +455,7 @@ def _resume_point(checkpoints: Path, system) -> tuple[Path | None, int | None]:
     if not good:
         return None, None
     path, step = good[0]
-    for bad, reason in damaged:
+    for bad, reason in damaged if set_aside else []:
         os.replace(bad, bad.with_name(bad.name + ".damaged"))
         log.warning("%s: damaged checkpoint (%s), set aside as %s.damaged; resuming from %s (step %d)",
                     bad, reason, bad.name, path.name, step)
@@ -466,8 +544,9 @@ def _sigint_kept():
             signal.signal(signal.SIGINT, handler)
 
 
-def _check_same_config(checkpoints: Path, config: TrainingConfig, system) -> None:
-    """Refuse to resume a run made with other settings: it would silently mix two runs."""
+def _check_same_config(checkpoints: Path, config: TrainingConfig, system, write: bool = True) -> None:
+    """Refuse to resume a run made with other settings: it would silently mix two runs.
+    Then record the settings (``write``)."""
     record = checkpoints / "config.json"
     current = getattr(system, "run_config", None) or asdict(config)
     # Budgets may change between the interrupted run and its resumption.
@@ -487,9 +566,10 @@ def _check_same_config(checkpoints: Path, config: TrainingConfig, system) -> Non
             raise CadenzaError(f"{checkpoints.parent}: holds a training run with other settings "
                                f"({', '.join(changed[:5])}); choose another --out, or --restart to train "
                                "afresh there")
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    with atomic_path(record) as tmp:
-        tmp.write_text(json.dumps(current, indent=1, default=str))
+    if write:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(current, indent=1, default=str))
 
 
 def _quiet_lightning() -> None:

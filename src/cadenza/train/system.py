@@ -81,6 +81,22 @@ class System(L.LightningModule):
             names = [name for name, _ in schedule]
             self.log("phase", float(names.index(self.phase)), on_step=True, on_epoch=False)
 
+    def log(self, name, value, **kwargs) -> None:
+        """Lightning's ``log``; under DDP the value is averaged over the processes (the first
+        one writes the logs, and its examples are only its share of the step's)."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            kwargs.setdefault("sync_dist", True)
+        super().log(name, value, **kwargs)
+
+    def mean_over_processes(self, total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+        """``total / count``, with ``count`` the items (tokens, frames) of the whole step: under
+        DDP each process holds its share of them, so its ``count`` is replaced by the mean over
+        the processes. DDP averages the processes' gradients, so the step's gradient is then the
+        gradient of the mean over all its items, however unevenly they fell between processes."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            count = self.all_gather(count.detach()).sum() / self.trainer.world_size
+        return total / count
+
     # --- optimisation -------------------------------------------------------------------
 
     def configure_optimizers(self):

@@ -40,6 +40,21 @@ if TYPE_CHECKING:
     from cadenza.models.audio.wavenet import Config
 
 
+def sine_excitation(f0, hop: int, sample_rate: int, samples: int | None = None, start=None):
+    """A sine and a cosine at f0, sample by sample: ``f0 [b, frames]`` Hz -> float32
+    ``[b, 2, samples]`` (``samples`` defaults to ``frames * hop``) and the phase in cycles after
+    the last sample (float64 ``[b]``, the ``start`` of the next block).
+
+    The phase is a running sum of f0 / sample_rate in float64, added one sample after another
+    (``np.cumsum`` is sequential), so blocks that carry it give the same values as one pass."""
+    f0 = np.asarray(f0, np.float64)
+    steps = np.repeat(f0, hop, axis=-1)[:, :samples] / sample_rate
+    start = np.zeros(len(f0)) if start is None else np.asarray(start, np.float64)
+    cycles = np.cumsum(np.concatenate([start[:, None], steps], 1), 1)
+    angle = 2 * np.pi * (cycles[:, :-1] % 1.0)
+    return np.stack([np.sin(angle), np.cos(angle)], 1).astype(np.float32), cycles[:, -1]
+
+
 def receptive_field(dilations) -> int:
     """Past samples one output sees: 1 + sum of (kernel - 1) * dilation, kernel 2."""
     return 1 + sum(dilations)
@@ -55,7 +70,7 @@ class WaveNetNet(nn.Module):
         self.controls_in = nn.Linear(2, k)
         self.pitch_embedding = nn.Embedding(128, k)
         self.program_embedding = nn.Embedding(128, k)
-        self.input = nn.Conv1d(1, r, 1)
+        self.input = nn.Conv1d(3 if c.excitation == "sine" else 1, r, 1)
         self.dilated = nn.ModuleList(CausalConv1d(r, 2 * r, 2, dilation=d) for d in c.dilations)
         self.condition = nn.ModuleList(nn.Linear(k, 2 * r) for _ in c.dilations)
         self.res_skip = nn.ModuleList(nn.Conv1d(r, r + s, 1) for _ in c.dilations)
@@ -76,11 +91,26 @@ class WaveNetNet(nn.Module):
         v = torch.tanh(v)
         return [layer(v) for layer in self.condition]
 
-    def forward(self, previous, controls, pitch, program):
+    def excitation(self, controls, samples: int):
+        """The sine and cosine at the controls' f0 from phase 0, ``[b, 2, samples]``: a signal, not
+        a function to learn, so no gradient flows back through its running phase."""
+        f0 = controls[..., 0].detach().double()
+        steps = f0.repeat_interleave(self.c.hop, 1)[:, :samples] / self.c.sample_rate
+        cycles = F.pad(torch.cumsum(steps, 1)[:, :-1], (1, 0))
+        angle = 2 * math.pi * torch.remainder(cycles, 1.0)
+        return torch.stack([torch.sin(angle), torch.cos(angle)], 1).to(controls.dtype)
+
+    def forward(self, previous, controls, pitch, program, excitation=None):
         """``previous [b, T]``: the mu-law level of sample t-1 at t (0 before the start);
-        T must be ``frames * hop``."""
+        T must be ``frames * hop``. ``excitation [b, 2, T]`` (sine models): the sine and cosine
+        at f0 (from phase 0 at the first sample when not given)."""
         cond = self.frame_conditioning(controls, pitch, program)
-        h = self.input(previous[:, None])
+        x = previous[:, None]
+        if self.c.excitation == "sine":
+            if excitation is None:
+                excitation = self.excitation(controls, previous.shape[-1])
+            x = torch.cat([x, excitation], 1)
+        h = self.input(x)
         skip = 0
         r = self.c.residual
         for conv, c, rs in zip(self.dilated, cond, self.res_skip):
@@ -172,6 +202,8 @@ def generate_naive(net: WaveNetNet, controls, pitch, program, uniforms, temperat
     samples = len(uniforms)
     controls, pitch, program = _check_controls(controls, pitch, program, samples, net.c.hop)
     field, hop = net.receptive_field, net.c.hop
+    sine = net.c.excitation == "sine"
+    excitation = sine_excitation(controls[:1, :, 0], hop, net.c.sample_rate, samples)[0] if sine else None
     previous = np.zeros(samples, np.float32)  # level of sample t-1 at t
     out = np.zeros(samples, np.int64)
     for t in range(samples):
@@ -183,7 +215,8 @@ def generate_naive(net: WaveNetNet, controls, pitch, program, uniforms, temperat
         window[start - begin:] = previous[start:t + 1]
         frames = slice(begin // hop, t // hop + 1)
         head = net(torch.from_numpy(window)[None], torch.from_numpy(controls[:1, frames]),
-                   torch.from_numpy(pitch[:1, frames]), torch.from_numpy(program[:1, frames]))
+                   torch.from_numpy(pitch[:1, frames]), torch.from_numpy(program[:1, frames]),
+                   torch.from_numpy(excitation[..., begin:t + 1]) if sine else None)
         out[t] = inverse_cdf(net.class_log_probs(head[..., -1:])[0, :, 0].numpy(), uniforms[t], temperature)
         if t + 1 < samples:
             previous[t + 1] = level(out[t])
@@ -200,7 +233,7 @@ class FastGenerator:
     def __init__(self, net: WaveNetNet, batch: int = 1):
         self.net, self.c, self.batch = net, net.c, batch
         g = lambda t: t.detach().cpu().numpy().astype(np.float32)  # noqa: E731
-        self.w_in, self.b_in = g(net.input.weight)[:, 0, 0], g(net.input.bias)
+        self.w_in, self.b_in = g(net.input.weight)[:, :, 0].T.copy(), g(net.input.bias)  # [inputs, r]
         # conv weight [2r, r, 2]: tap 0 sees h[t - d], tap 1 sees h[t].
         self.w_past = [g(c.weight)[:, :, 0].T.copy() for c in net.dilated]
         self.w_now = [g(c.weight)[:, :, 1].T.copy() for c in net.dilated]
@@ -216,6 +249,7 @@ class FastGenerator:
         self.queues = [np.zeros((d, self.batch, r), np.float32) for d in self.c.dilations]
         self.t = 0
         self.previous = np.zeros((self.batch, 1), np.float32)  # level of the last sample (0 at the start)
+        self.cycles = np.zeros(self.batch)  # the sine excitation's phase
 
     def run(self, controls, pitch, program, uniforms, temperature: float = 1.0, progress=None) -> np.ndarray:
         """Classes ``[b, T]`` (``[T]`` for one sequence) for uniforms ``[b, T]`` (or ``[T]``), driven by
@@ -234,10 +268,17 @@ class FastGenerator:
         # A layer's bias and conditioning are added together once a frame, not once a sample.
         cond = [c.numpy() + b for c, b in zip(cond, self.b_dil)]  # [b, frames, 2r] each
         softmax = self.c.output == "softmax"
+        samples = uniforms.shape[1]
+        sine = self.c.excitation == "sine"
+        if sine:
+            excitation, self.cycles = sine_excitation(controls[..., 0], hop, self.c.sample_rate, samples, self.cycles)
+        inputs = np.broadcast_to(self.b_in, (self.batch, hop, r))
         out = np.zeros(uniforms.shape, np.int64)
-        for i in range(uniforms.shape[1]):
-            frame = i // hop
-            h = self.previous * self.w_in + self.b_in  # [b, r]
+        for i in range(samples):
+            frame, offset = divmod(i, hop)
+            if sine and offset == 0:  # the input layer's share of the excitation, a frame at a time
+                inputs = np.einsum("bkt,kr->btr", excitation[..., i:i + hop], self.w_in[1:]) + self.b_in
+            h = self.previous * self.w_in[0] + inputs[:, offset]  # [b, r]
             skip = 0.0
             for k, queue in enumerate(self.queues):
                 slot = self.t % len(queue)

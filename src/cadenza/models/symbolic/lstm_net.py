@@ -33,5 +33,11 @@ class MelodyLSTM(nn.Module):
 
     def forward(self, ids: torch.Tensor, state=None):
         x = self.embed(ids)  # [B, T, E]
-        y, state = self.lstm(x, state)  # [B, T, H]
+        if torch.is_autocast_enabled("cpu"):
+            # bf16-mixed on a CPU: oneDNN has no bf16 LSTM on CPUs without bf16 instructions, so
+            # the recurrence runs in float32 (the output layer still in bf16).
+            with torch.autocast("cpu", enabled=False):
+                y, state = self.lstm(x.float(), state)
+        else:
+            y, state = self.lstm(x, state)  # [B, T, H]
         return self.head(self.drop(y)), state  # [B, T, V]

@@ -146,7 +146,9 @@ class TokenLanguageModel(NeuralGenerator):
         import torch
 
         torch.manual_seed(self.config.seed)
-        net = copy.deepcopy(self._init_net_) if getattr(self, "_init_net_", None) is not None else \
+        # A checkpoint to fine-tune was loaded in eval mode; Lightning keeps each module's mode, so
+        # without train() its dropout would stay off for the whole run.
+        net = copy.deepcopy(self._init_net_).train() if getattr(self, "_init_net_", None) is not None else \
             self._build_net(self.tokenizer_.vocab_size)
         from cadenza.models.symbolic.token_lm_system import TokenSystem
 

@@ -22,11 +22,15 @@ class TokenSystem(System):
 
     def _loss(self, batch):
         logits = self.logits_fn(self.model, batch["input_ids"], batch["attention_mask"])  # [B, T, V]
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                 batch["labels"].reshape(-1), ignore_index=W.IGNORE)
+        labels = batch["labels"].reshape(-1)
+        total = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels,
+                                                  ignore_index=W.IGNORE, reduction="sum")
+        # the mean over the step's tokens (padding left out), on one process or several
+        count = (labels != W.IGNORE).sum()
+        return self.mean_over_processes(total, count), int(count)
 
     def training_step(self, batch, index):
-        loss = self._loss(batch)
+        loss, _ = self._loss(batch)
         if not torch.isfinite(loss):
             raise CadenzaError(f"training diverged: the loss is {loss.item()} at step {self.global_step}; "
                                "the last good checkpoint is kept (lower --learning-rate and train again)")
@@ -34,7 +38,9 @@ class TokenSystem(System):
         return loss
 
     def validation_step(self, batch, index):
-        self.log("valid_loss", self._loss(batch), on_epoch=True, prog_bar=True)
+        loss, tokens = self._loss(batch)
+        # weighted by tokens: the epoch's value is the mean over its tokens, whatever the batch size
+        self.log("valid_loss", loss, on_epoch=True, prog_bar=True, batch_size=max(tokens, 1))
 
     def configure_optimizers(self):
         config = self.config
