@@ -27,11 +27,6 @@ from cadenza import workflow
 from cadenza.models.base import pretrained_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-# What each shipped model was trained with. The sine excitation made the notes follow their
-# pitch more often (17-33 % against 0-17 % within 50 cents, at 1,600 against 2,000 steps) but
-# the violin less well (f0 L1 4.4 against 0.84 semitones on its valid split, at 1,650 against
-# 800 steps): docs/models/wavenet.md.
-EXCITATION = {"notes": "sine", "violin": "none"}
 
 
 def main() -> None:
@@ -39,8 +34,8 @@ def main() -> None:
     parser.add_argument("data", choices=["notes", "violin"], help="the audio set to learn")
     parser.add_argument("--minutes", type=float, default=35.0, help="training time budget")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--excitation", choices=["sine", "none"], default=None,
-                        help="the sine excitation at f0, or none (the paper's input); default: as shipped")
+    parser.add_argument("--excitation", choices=["sine", "none"], default="sine",
+                        help="the sine excitation at f0 (as shipped), or none (the paper's input)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = ROOT / "runs" / f"pretrained-wavenet-{args.data}"
@@ -48,7 +43,7 @@ def main() -> None:
     started = time.perf_counter()
     # train, evaluate on the valid split, save: what `cadenza train` does
     model = workflow.train("wavenet", args.data, work, preset="laptop",
-                           config={"seed": 0, "excitation": args.excitation or EXCITATION[args.data]},
+                           config={"seed": 0, "excitation": args.excitation},
                            trainer={"max_minutes": args.minutes}).model
     target = pretrained_dir() / f"wavenet-{args.data}"
     target.mkdir(parents=True, exist_ok=True)
