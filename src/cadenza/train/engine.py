@@ -201,6 +201,10 @@ def primary_process() -> bool:
     return all(os.environ.get(name, "0").strip() in ("", "0") for name in ("NODE_RANK", "LOCAL_RANK"))
 
 
+# The precisions check_trainer_options lets through to Lightning.
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true")
+
+
 def check_trainer_options(options: TrainerOptions | dict | None) -> TrainerOptions:
     """The options, or one :class:`CadenzaError` saying what this machine lacks: an accelerator
     it does not have, more devices than it has, a strategy or precision Lightning does not
@@ -248,10 +252,6 @@ def check_trainer_options(options: TrainerOptions | dict | None) -> TrainerOptio
                            "MASTER_ADDR, MASTER_PORT and NODE_RANK on each, or run under torchrun or SLURM "
                            "(docs/cloud.md)")
     return options
-
-
-# The precisions check_trainer_options lets through to Lightning.
-PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true")
 
 
 def _devices(value: str):
