@@ -36,6 +36,7 @@ def test_si_sdr_known_answers():
     assert ev.si_sdr(s, s) == ev.MAX_SI_SDR_DB
     assert ev.si_sdr(0.3 * s, s) == ev.MAX_SI_SDR_DB  # scale-invariant
     assert ev.si_sdr(-2 * s, s) == ev.MAX_SI_SDR_DB
+    assert ev.si_sdr(np.zeros_like(s), s) == -ev.MAX_SI_SDR_DB  # silence keeps nothing of the reference
     # Noise exactly orthogonal to the (zero-mean) reference at 10 dB: exactly 10 dB.
     ref = s - s.mean()
     n = noise(seed=2).astype(np.float64)

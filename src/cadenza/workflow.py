@@ -95,13 +95,17 @@ def evaluate_fitted(model, valid) -> dict:
     """Held-out numbers for a freshly trained model: its likelihood where it defines one,
     and resynthesis errors for an instrument played by f0 and loudness."""
     from cadenza.data.audio_sets import AudioSet
-    from cadenza.models.abilities import Streaming
+    from cadenza.models.abilities import Codec, Streaming
 
     metrics = {}
     try:
         metrics["valid_bits_per_event"] = round(model.log_prob(valid).bits_per_event, 4)
     except CadenzaError:
         pass  # this model defines no likelihood
+    if isinstance(model, Codec) and isinstance(valid, AudioSet):
+        from cadenza.evaluate.codec import held_out_metrics
+
+        metrics.update(held_out_metrics(model, valid))
     if isinstance(model, Streaming) and {"f0", "loudness"} <= set(model.controls) and isinstance(valid, AudioSet):
         from cadenza.evaluate.audio import resynthesis_metrics
 

@@ -18,11 +18,13 @@ import typer
 from cadenza.cli import (
     audio,
     cloud,  # noqa: F401
+    codec,  # noqa: F401
     core,
     corpus,  # noqa: F401
     evaluate,  # noqa: F401
     neural,  # noqa: F401
     studio,  # noqa: F401
+    vamp,  # noqa: F401
 )
 from cadenza.cli.app import app, fail
 from cadenza.errors import CadenzaError

@@ -475,6 +475,8 @@ def audio_set(name: str | os.PathLike, split: str = "train", progress: bool = Tr
     if split not in SPLITS + ("all",):
         raise CadenzaError(f"unknown split {split!r} (expected train, valid, test or all)")
     key = str(name)
+    if "+" in key and not Path(key).exists():
+        return mix(key.split("+"), split, progress)
     if key in AUDIO_SETS:
         if summary(key) is None:
             build(key, progress=progress)
@@ -500,6 +502,25 @@ def audio_set(name: str | os.PathLike, split: str = "train", progress: bool = Tr
     from cadenza.data.audio_folders import folder_set
 
     return folder_set(folder, split, progress)
+
+
+def mix(names: list[str], split: str = "train", progress: bool = True) -> AudioSet:
+    """Several named sets as one (``violin+drums``): their clips in order, labels kept where
+    every set has them; the sets must share a sample rate and hop."""
+    unknown = [n for n in names if n not in AUDIO_SETS]
+    if unknown or len(names) < 2:
+        raise CadenzaError(f"{'+'.join(names)}: a mix names two or more audio sets "
+                           f"({', '.join(AUDIO_SETS)}){'; unknown: ' + ', '.join(unknown) if unknown else ''}")
+    parts = [audio_set(n, split, progress) for n in names]
+    if len({(p.sample_rate, p.hop) for p in parts}) > 1:
+        raise CadenzaError(f"{'+'.join(names)}: the sets differ in sample rate or hop")
+    mixed = concat(parts, split)
+    mixed.name = "+".join(names)
+    mixed.ids = [f"{p.name}/{i}" for p in parts for i in p.ids]
+    mixed.meta = {**mixed.meta, "description": "a mix of " + ", ".join(names),
+                  "licence": "; ".join(dict.fromkeys(licence(n) for n in names)),
+                  "f0": "none" if any(p.meta.get("f0") == "none" for p in parts) else mixed.meta.get("f0")}
+    return mixed
 
 
 def planned(name: str) -> dict:

@@ -109,6 +109,8 @@ def si_sdr(estimate, reference, sample_rate: int | None = None, max_db: float = 
     target = (est @ ref) / energy * ref  # the reference scaled to best fit the estimate
     residual = est - target
     noise = residual @ residual
+    if target @ target <= 0:  # a silent estimate (or one orthogonal to the reference) keeps nothing of it
+        return float(-max_db)
     if noise <= (target @ target) * 10 ** (-max_db / 10):
         return float(max_db)
     return float(min(10 * math.log10((target @ target) / noise), max_db))

@@ -27,7 +27,11 @@ from torch import nn
 def snake(x, alpha):
     """``x [B, C, ...]``, ``alpha [C]`` -> x + sin^2(alpha x) / alpha, alpha broadcast over channels (dim 1)."""
     alpha = alpha.reshape(1, -1, *([1] * (x.dim() - 2)))  # [1, C, 1, ...]
-    return x + torch.sin(alpha * x) ** 2 / (alpha + 1e-9)
+    if torch.is_grad_enabled() and (x.requires_grad or alpha.requires_grad):
+        return x + torch.sin(alpha * x) ** 2 / (alpha + 1e-9)
+    # Inference: the same in place, in two passes fewer (at 16 kHz, Snake is a third of a codec's time).
+    s = torch.sin_(alpha * x)
+    return torch.addcmul(x, s.square_(), 1 / (alpha + 1e-9))
 
 
 class Snake(nn.Module):
