@@ -5,7 +5,7 @@
 Data: a mix of the rendered music sets, ``violin+ensemble+drums+notes`` (solo
 melodies, four-part chorales, drum patterns and one-shots, single notes of
 five instruments: about 40 minutes of training audio at 16 kHz). The
-``laptop`` preset, seed 0: reconstruction losses for the first 1,000 steps,
+``laptop`` preset, seed 0: reconstruction losses for the first 2,500 steps,
 then the discriminators join. Training state goes to ``runs/pretrained-codec``
 (re-running with a larger ``--minutes`` resumes: the budget counts the minutes
 already spent); the run's ``cadenza.json`` and ``model.safetensors`` (weights in

@@ -13,6 +13,7 @@ import pytest
 import symusic
 
 from cadenza.data import audio_drums, audio_notes, audio_sets
+from cadenza.errors import CadenzaError
 from cadenza.music import render as render_module
 from cadenza.music.render import FLUIDR3_GM, render, soundfont_info
 from support import run_cli
@@ -220,3 +221,17 @@ def test_named_set_builds_loads_and_shows_in_the_cli(cache, capsys):
     assert code == 0, err
     for text in ("train", "16000", "licence:", soundfont_info().name, "family", "guitar: 3", "brass: 1"):
         assert text in out, text
+
+
+def test_a_mix_of_named_sets_is_one_set(cache):
+    audio_sets.build("notes-wide", progress=False, programs={24: (52, 64)}, step=6, velocities=(100,))
+    audio_sets.build("drums", progress=False, patterns=3, steps=16, notes=[36], velocities=(100,), samples=False)
+    mixed = audio_sets.audio_set("notes-wide+drums", "all", progress=False)
+    notes, drums = (audio_sets.audio_set(n, "all", progress=False) for n in ("notes-wide", "drums"))
+    assert len(mixed) == len(notes) + len(drums) and mixed.name == "notes-wide+drums"
+    assert mixed.ids[0].startswith("notes-wide/") and mixed.ids[-1].startswith("drums/")
+    assert np.array_equal(mixed.audio[-1], drums.audio[-1]) and mixed.meta["f0"] == "none"
+    assert all(audio_sets.licence(n) in mixed.meta["licence"] for n in ("notes-wide", "drums"))
+    for name, message in [("notes-wide+nothing", "unknown: nothing"), ("notes-wide+", "two or more")]:
+        with pytest.raises(CadenzaError, match=message):
+            audio_sets.audio_set(name, "train", progress=False)

@@ -442,3 +442,16 @@ def test_a_half_precision_copy_loads_and_vamps(model, run, data, tmp_path):
     loaded = load(half)
     audio = loaded.vamp(clip(data), mask="periodic:5", steps=2, seed=2, progress=False)
     assert len(audio) == len(clip(data)) and np.isfinite(audio.samples).all()
+
+
+def test_shipped_vamp_model_vamps_a_recording():
+    import cadenza
+
+    model = cadenza.load("pretrained/vamp")  # refuses to load if pretrained/codec is not its codec
+    assert model.codec.identity == model.codec_identity_
+    t = np.arange(16000) / 16000
+    tone = Audio((0.3 * np.sin(2 * np.pi * 220 * t))[None].astype(np.float32), 16000)
+    out = model.vamp(tone, mask="periodic:3", steps=4, seed=0, progress=False)
+    again = model.vamp(tone, mask="periodic:3", steps=4, seed=0, progress=False)
+    assert out.sample_rate == 16000 and abs(len(out) - len(tone)) <= 320 and out == again
+    assert model.metrics_["test_masked_bits_per_token"] < model.metrics_["test_masked_unigram_bits_per_token"]

@@ -12,8 +12,9 @@ latent frame every ``prod(strides)`` samples (50 frames a second at 16 kHz
 for the preset), a residual vector quantiser with quantiser dropout so that
 one model serves every bitrate from one codebook (0.5 kbps with 1024 codes)
 to all of them (6 kbps with 12), and a mirrored decoder; Snake activations
-and weight normalisation (DAC); EMA codebooks initialised by k-means with
-dead-code restarts (SoundStream, EnCodec). Trained on multi-scale mel and
+and weight normalisation (DAC); codebooks learned by moving averages,
+initialised by k-means, with dead-code restarts (SoundStream, EnCodec), or as
+an option DAC's factorised cosine lookups learned by gradient. Trained on multi-scale mel and
 multi-resolution STFT losses, then with multi-period and multi-resolution
 STFT discriminators and feature matching after a reconstruction-only warm-up
 (:mod:`cadenza.models.audio.codec_system`). Causal by default (SoundStream,
@@ -23,8 +24,11 @@ was cut into blocks (descript-audio-codec issue 39 is the complaint about a
 non-causal codec whose codes do).
 
 Changed: a much smaller network (a few MB) for a CPU, 16 kHz mono; fixed loss
-weights (DAC's) rather than EnCodec's balancer; a dead-code threshold scaled
-to small batches. The network is in :mod:`cadenza.models.audio.codec_net`.
+weights (DAC's) rather than EnCodec's balancer; a dead-code threshold of 0.01
+uses a batch rather than EnCodec's 2: with batches of 256 frames for 1,024
+codes a higher one restarts codes at every step, and the codec collapsed (the
+encoder's output went nearly constant in time; docs/models/codec.md). The
+network is in :mod:`cadenza.models.audio.codec_net`.
 
 Token files (``.npz``, no pickles) record the codec's identity (a hash of its
 weights) and are refused by any other codec. ``generate`` decodes tokens drawn
@@ -72,10 +76,15 @@ class Config(TrainingConfig):
     n_q: int = option(12, "Codebooks (residual quantiser levels); bitrate = codebooks x log2(codes) x frame "
                           "rate.", min=1, max=64)
     codebook_size: int = option(1024, "Codes a codebook.", min=2, max=65_536)
+    codebook_dim: int = option(0, "Look codes up in this many dimensions through projections (DAC: 8); "
+                                  "0: in the latent itself.", min=0, max=4096)
+    l2_normalize: bool = option(False, "Look codes up by cosine similarity, on the unit sphere (DAC).")
+    ema_codebooks: bool = option(True, "Codebooks learn by moving averages (SoundStream, EnCodec) rather "
+                                        "than by gradient with a codebook loss (VQ-VAE, DAC).")
     quantizer_dropout: float = option(0.5, "Share of training crops given a random number of codebooks, so one "
                                            "model serves every bitrate (DAC: 0.5).", min=0, max=1)
     commitment_weight: float = option(0.25, "Weight of the VQ commitment loss, a codebook.", min=0, max=100)
-    dead_code_threshold: float = option(0.1, "Restart codes whose average use a batch falls below this.",
+    dead_code_threshold: float = option(0.01, "Restart codes whose average use a batch falls below this.",
                                         min=0, max=1000)
     causal: bool = option(True, "Causal convolutions: streams frame by frame; codes independent of chunking.")
     example_seconds: float = option(0.64, "Length of a training crop.", above=0, max=60)
@@ -143,8 +152,8 @@ class Codec(AudioModel, CodecAbility, Transfer):
     TransferOptions = TransferOptions
     presets = {
         # ~40 minutes on 2 CPU cores
-        "laptop": dict(batch_size=8, learning_rate=5e-4, max_steps=1500, steps_per_epoch=150, patience=0,
-                       adversarial_start=1000),
+        "laptop": dict(batch_size=8, learning_rate=5e-4, max_steps=3500, steps_per_epoch=250, patience=0,
+                       adversarial_start=2500),
         "gpu": dict(channels=32, decoder_channels=768, latent=128, batch_size=32, example_seconds=1.0,
                     max_steps=200_000, steps_per_epoch=2000, patience=0, adversarial_start=20_000,
                     discriminator_channels=[32, 128, 512, 1024], stft_discriminator_channels=32, adversarial_items=0,
@@ -268,8 +277,8 @@ class Codec(AudioModel, CodecAbility, Transfer):
         from cadenza.models.audio.codec_net import CodecNet
         from cadenza.models.run_check import FLOAT32, ArraySpec, module_spec
 
-        # float weights may ship as fp16 (scripts/train_codec.py); the quantiser's codebooks stay fp32
-        spec = {name: ArraySpec(s.shape, ("F32", "F16")) if s.dtypes == FLOAT32 and ".quantizer." not in name else s
+        # float weights may ship as fp16 (save_half_precision)
+        spec = {name: ArraySpec(s.shape, ("F32", "F16")) if s.dtypes == FLOAT32 else s
                 for name, s in module_spec(CodecNet(self.config), prefix="net.").items()}
         return {**spec, "usage": ArraySpec((self.n_q, self.codebook_size), FLOAT32)}
 
@@ -318,7 +327,7 @@ class Codec(AudioModel, CodecAbility, Transfer):
     def encode_samples(self, samples: np.ndarray) -> np.ndarray:
         import torch
 
-        with one_thread():
+        with one_thread(), cached_weights():
             if not self.config.causal:
                 return self.net_.encode(torch.from_numpy(samples)[None])[0].numpy()
             block = int(BLOCK_SECONDS * self.sample_rate)
@@ -342,7 +351,7 @@ class Codec(AudioModel, CodecAbility, Transfer):
 
         self._check_fitted()
         tokens = self.check_tokens(tokens)
-        with one_thread():
+        with one_thread(), cached_weights():
             if not self.config.causal:
                 return Audio(self.net_.decode(torch.from_numpy(tokens)[None]).numpy(), self.sample_rate)
             block = int(BLOCK_SECONDS * self.frame_rate)
@@ -388,6 +397,14 @@ class Codec(AudioModel, CodecAbility, Transfer):
         return self.decode(tokens)
 
 
+def cached_weights():
+    """Weight normalisation's weights computed once for a block rather than once a layer call
+    (most of a 20 ms block's time would otherwise go to recomputing them)."""
+    from torch.nn.utils import parametrize
+
+    return parametrize.cached()
+
+
 class EncodeStream:
     """Blocks of samples in, the token frames they complete out ``[n_q, frames]``."""
 
@@ -402,7 +419,8 @@ class EncodeStream:
         import torch
 
         block = np.asarray(block, np.float32).reshape(-1)
-        codes, self.state = self.model.net_.encode_stream(torch.from_numpy(block)[None], self.state)
+        with cached_weights():
+            codes, self.state = self.model.net_.encode_stream(torch.from_numpy(block)[None], self.state)
         return codes[0].numpy()
 
 
@@ -420,7 +438,8 @@ class DecodeStream:
         import torch
 
         codes = torch.from_numpy(self.model.check_tokens(block))[None]
-        audio, self.state = self.model.net_.decode_stream(codes, self.state)
+        with cached_weights():
+            audio, self.state = self.model.net_.decode_stream(codes, self.state)
         return audio.numpy()
 
 
@@ -428,11 +447,12 @@ class DecodeStream:
 
 
 def save_half_precision(run: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """A copy of codec run ``run`` with fp16 weights, except the quantiser's codebooks and the
-    usage counts (codes are chosen by nearest distance to the codebooks)."""
+    """A copy of codec run ``run`` with fp16 weights and codebooks (the usage counts stay fp32).
+    The copy is a codec of its own: its codes may differ from the fp32 run's where two codes are
+    nearly equally near, so it has its own identity."""
     from cadenza.models.half_precision import save_half_precision as save
 
-    return save(run, target, keep_fp32=lambda name: ".quantizer." in name or name == "usage")
+    return save(run, target, keep_fp32=lambda name: name == "usage")
 
 
 def write_tokens(path: str | os.PathLike, tokens: np.ndarray, model: Codec, samples: int,

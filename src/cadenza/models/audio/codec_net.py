@@ -122,7 +122,8 @@ class CodecNet(nn.Module):
             *(decoder_block(widths[i], widths[i + 1], s, causal) for i, s in enumerate(reversed(self.strides))),
             Snake(widths[-1]), conv(widths[-1], 1, 7, causal), nn.Tanh())
         self.quantizer = ResidualVectorQuantizer(
-            c.latent, n_q=c.n_q, codebook_size=c.codebook_size, quantizer_dropout=c.quantizer_dropout,
+            c.latent, n_q=c.n_q, codebook_size=c.codebook_size, codebook_dim=c.codebook_dim or None,
+            quantizer_dropout=c.quantizer_dropout, l2_normalize=c.l2_normalize, ema=c.ema_codebooks,
             commitment_weight=c.commitment_weight, dead_code_threshold=c.dead_code_threshold)
 
     def _padded(self, audio: torch.Tensor) -> torch.Tensor:
