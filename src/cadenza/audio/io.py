@@ -147,6 +147,17 @@ class Audio:
             return self
         return Audio(resample(self.samples, self.sample_rate, sample_rate), sample_rate)
 
+    def conformed(self, sample_rate: int) -> tuple[Audio, list[str]]:
+        """This clip mono at ``sample_rate`` (what a model takes), and notes on what changed."""
+        audio, notes = self, []
+        if audio.channels > 1:
+            notes.append(f"mixed {audio.channels} channels down to mono")
+            audio = audio.mono()
+        if audio.sample_rate != sample_rate:
+            notes.append(f"resampled from {audio.sample_rate} Hz to the model's {sample_rate} Hz")
+            audio = audio.resample(sample_rate)
+        return audio, notes
+
     def __eq__(self, other) -> bool:
         return (isinstance(other, Audio) and self.sample_rate == other.sample_rate
                 and np.array_equal(self.samples, other.samples))

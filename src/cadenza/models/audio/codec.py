@@ -302,13 +302,7 @@ class Codec(AudioModel, CodecAbility, Transfer):
         """``audio`` as mono samples at the model's rate ``[samples]``, and notes on what changed."""
         if not isinstance(audio, Audio):
             raise CadenzaError(f"{self.name} codes an Audio clip, got {type(audio).__name__}")
-        notes = []
-        if audio.channels > 1:
-            notes.append(f"mixed {audio.channels} channels down to mono")
-            audio = audio.mono()
-        if audio.sample_rate != self.sample_rate:
-            notes.append(f"resampled from {audio.sample_rate} Hz to the model's {self.sample_rate} Hz")
-            audio = audio.resample(self.sample_rate)
+        audio, notes = audio.conformed(self.sample_rate)
         samples = check_audio(audio.samples, "input audio", min_samples=self.frame_samples)[0]
         if not np.abs(samples).max() > SILENT_PEAK:
             raise CadenzaError("input audio: silent (nothing to code)")
@@ -405,14 +399,18 @@ def cached_weights():
     return parametrize.cached()
 
 
-class EncodeStream:
-    """Blocks of samples in, the token frames they complete out ``[n_q, frames]``."""
+class _CodecStream:
+    """The cached state of the codec's causal convolutions, carried from block to block."""
 
     def __init__(self, model: Codec):
         self.model, self.sample_rate, self.channels = model, model.sample_rate, 1
 
     def init_state(self) -> None:
         self.state = None
+
+
+class EncodeStream(_CodecStream):
+    """Blocks of samples in, the token frames they complete out ``[n_q, frames]``."""
 
     @no_grad
     def step(self, block) -> np.ndarray:
@@ -424,14 +422,8 @@ class EncodeStream:
         return codes[0].numpy()
 
 
-class DecodeStream:
+class DecodeStream(_CodecStream):
     """Blocks of token frames ``[codebooks, frames]`` in, audio ``[1, frames * frame_samples]`` out."""
-
-    def __init__(self, model: Codec):
-        self.model, self.sample_rate, self.channels = model, model.sample_rate, 1
-
-    def init_state(self) -> None:
-        self.state = None
 
     @no_grad
     def step(self, block) -> np.ndarray:

@@ -200,13 +200,7 @@ class DDSP(InstrumentModel, Streaming, Transfer):
         c = self.config
         if not isinstance(audio, Audio):
             raise CadenzaError(f"transfer takes an Audio clip, got {type(audio).__name__}")
-        notes = []
-        if audio.channels > 1:
-            notes.append(f"mixed {audio.channels} channels down to mono")
-            audio = audio.mono()
-        if audio.sample_rate != c.sample_rate:
-            notes.append(f"resampled from {audio.sample_rate} Hz to the model's {c.sample_rate} Hz")
-            audio = audio.resample(c.sample_rate)
+        audio, notes = audio.conformed(c.sample_rate)
         samples = check_audio(audio.samples, "input audio")
         if samples.shape[1] < max(c.hop, 1024):
             raise CadenzaError(f"input audio: too short ({samples.shape[1] / c.sample_rate * 1000:.0f} ms; "

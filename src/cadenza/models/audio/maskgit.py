@@ -435,13 +435,7 @@ class MaskGIT(AudioModel, Transfer):
         """``audio`` mono at the codec's rate, or one clear error; notes on what changed."""
         if not isinstance(audio, Audio):
             raise CadenzaError(f"{self.name} vamps an Audio clip, got {type(audio).__name__}")
-        notes = []
-        if audio.channels > 1:
-            notes.append(f"mixed {audio.channels} channels down to mono")
-            audio = audio.mono()
-        if audio.sample_rate != self.sample_rate:
-            notes.append(f"resampled from {audio.sample_rate} Hz to the codec's {self.sample_rate} Hz")
-            audio = audio.resample(self.sample_rate)
+        audio, notes = audio.conformed(self.sample_rate)
         least = 2 * self.codec.frame_samples
         if len(audio) < least:
             raise CadenzaError(f"input audio: too short ({audio.seconds:.3f} s; at least two token frames, "
