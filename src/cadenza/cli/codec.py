@@ -62,15 +62,15 @@ def decode_command(
     model_dir: str = typer.Option(None, "--model", "-m", help="Codec run (default: the one the file names)."),
 ) -> None:
     """Decode a token file back to audio with the codec that made it."""
-    from cadenza.models.audio.codec import decode_file, read_tokens
+    from cadenza.models.audio.codec import decode_tokens, read_tokens
 
-    _, header = read_tokens(source)
+    tokens, header = read_tokens(source)
     run = model_dir or header.get("run")
     if not run:
         raise CadenzaError(f"{source}: the file does not name its codec; pass --model RUN")
     model = _codec(run)
     started = time.perf_counter()
-    audio = decode_file(source, model)
+    audio = decode_tokens(tokens, header, model, source)
     elapsed = time.perf_counter() - started
     audio.write(out)
     console.print(f"{out}: {audio.seconds:.1f} s decoded by {run}, "

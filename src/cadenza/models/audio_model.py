@@ -74,6 +74,32 @@ class AudioModel(NeuralGenerator):
                            "(cadenza corpus list) or a folder of audio files")
 
 
+    # --- a network's weights in the run's safetensors file (``net.*``) -----------------------
+
+    def net_arrays(self) -> dict:
+        """The network's weights as ``net.*`` arrays for the run's safetensors file."""
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    @staticmethod
+    def net_spec(net, half: bool = False) -> dict:
+        """The ``net.*`` tensors of ``net`` (built on the meta device by ``_expected_arrays``);
+        ``half``: its float tensors may be stored as fp16 too (a shipped run:
+        :func:`cadenza.models.half_precision.save_half_precision`)."""
+        from cadenza.models.run_check import FLOAT32, ArraySpec, module_spec
+
+        spec = module_spec(net, prefix="net.")
+        if half:
+            spec = {name: ArraySpec(s.shape, ("F32", "F16")) if s.dtypes == FLOAT32 else s for name, s in spec.items()}
+        return spec
+
+    def load_net(self, net, arrays: dict) -> None:
+        """Set ``net_`` to ``net`` with the ``net.*`` weights of ``arrays`` (cast to its dtypes), in eval mode."""
+        import torch
+
+        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
+        self.net_ = net.eval()
+
+
 class InstrumentModel(AudioModel):
     """An audio model played by frame controls (f0 and loudness a frame of ``hop`` samples),
     like DDSP and WaveNet: its Config has ``sample_rate``, ``hop``, ``program`` and
@@ -127,21 +153,3 @@ class InstrumentModel(AudioModel):
 
     def _finish(self, system, result) -> None:
         self.net_ = system.model.eval()
-
-    def net_arrays(self) -> dict:
-        """The network's weights as ``net.*`` arrays for the run's safetensors file."""
-        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-
-    @staticmethod
-    def net_spec(net) -> dict:
-        """The ``net.*`` tensors of ``net`` (built on the meta device by ``_expected_arrays``)."""
-        from cadenza.models.run_check import module_spec
-
-        return module_spec(net, prefix="net.")
-
-    def load_net(self, net, arrays: dict) -> None:
-        """Set ``net_`` to ``net`` with the ``net.*`` weights of ``arrays``, in eval mode."""
-        import torch
-
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
-        self.net_ = net.eval()

@@ -218,11 +218,6 @@ class Codec(AudioModel, CodecAbility, Transfer):
 
     # --- training --------------------------------------------------------------------
 
-    def _check_audio_set(self, data) -> None:
-        if data.sample_rate != self.config.sample_rate:
-            raise CadenzaError(f"audio set {data.name} is at {data.sample_rate} Hz; this model wants "
-                               f"{self.config.sample_rate} Hz")
-
     def _datasets(self, train, valid):
         from cadenza.models.audio.codec_system import Crops
 
@@ -267,30 +262,20 @@ class Codec(AudioModel, CodecAbility, Transfer):
 
     # --- state -----------------------------------------------------------------------
 
-    def net_arrays(self) -> dict:
-        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-
     def _state(self):
         return {**self.net_arrays(), "usage": self.usage_}, {}
 
     def _expected_arrays(self, extra, directory, header):
         from cadenza.models.audio.codec_net import CodecNet
-        from cadenza.models.run_check import FLOAT32, ArraySpec, module_spec
+        from cadenza.models.run_check import FLOAT32, ArraySpec
 
-        # float weights may ship as fp16 (save_half_precision)
-        spec = {name: ArraySpec(s.shape, ("F32", "F16")) if s.dtypes == FLOAT32 else s
-                for name, s in module_spec(CodecNet(self.config), prefix="net.").items()}
-        return {**spec, "usage": ArraySpec((self.n_q, self.codebook_size), FLOAT32)}
+        return {**self.net_spec(CodecNet(self.config), half=True),
+                "usage": ArraySpec((self.n_q, self.codebook_size), FLOAT32)}
 
     def _load_state(self, arrays, extra):
-        import torch
-
         from cadenza.models.audio.codec_net import CodecNet
 
-        net = CodecNet(self.config)
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-                             if k.startswith("net.")})
-        self.net_ = net.eval()
+        self.load_net(CodecNet(self.config), arrays)
         self.usage_ = np.array(arrays["usage"], np.float32)
         if not (np.isfinite(self.usage_).all() and (self.usage_ > 0).all()):
             raise ValueError("usage counts must be positive")
@@ -486,7 +471,11 @@ def read_tokens(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
 
 def decode_file(path: str | os.PathLike, model: Codec) -> Audio:
     """The audio of a token file, decoded by ``model`` if it is the codec that made the tokens."""
-    tokens, header = read_tokens(path)
+    return decode_tokens(*read_tokens(path), model, path)
+
+
+def decode_tokens(tokens: np.ndarray, header: dict, model: Codec, path: str | os.PathLike) -> Audio:
+    """The audio of tokens read from the token file ``path``, if ``model`` made them."""
     if header["codec"] != model.identity:
         raise CadenzaError(f"{path}: tokens made by codec {header['codec']}, not by this one ({model.identity}); "
                            f"decode with the run that encoded them ({header.get('run') or 'unknown'})")

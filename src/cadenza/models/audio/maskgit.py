@@ -306,8 +306,7 @@ class MaskGIT(AudioModel, Transfer):
     # --- state -----------------------------------------------------------------------
 
     def _state(self):
-        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-        arrays["token_counts"] = self.token_counts_
+        arrays = {**self.net_arrays(), "token_counts": self.token_counts_}
         codec = self.codec_
         extra = {"codec_identity": self.codec_identity_, "codebook_size": int(codec.codebook_size),
                  "frame_rate": float(codec.frame_rate), "sample_rate": int(codec.sample_rate)}
@@ -318,23 +317,18 @@ class MaskGIT(AudioModel, Transfer):
             self.codec_.save(directory / CODEC_IN_RUN)
 
     def _expected_arrays(self, extra, directory, header):
-        from cadenza.models.run_check import FLOAT32, ArraySpec, check_fields, module_spec
+        from cadenza.models.run_check import FLOAT32, ArraySpec, check_fields
 
         check_fields(extra, {"codec_identity": str, "codebook_size": int}, directory, "state")
         size = extra["codebook_size"]
         if not 2 <= size <= 65_536:
             raise ValueError(f"codebook_size must be 2-65536, got {size}")
         # the network's floats may be stored as fp16 (a shipped run: save_half_precision)
-        net = {name: ArraySpec(spec.shape, ("F32", "F16")) if spec.dtypes == FLOAT32 else spec
-               for name, spec in module_spec(self._network(size), prefix="net.").items()}
-        return {**net, "token_counts": ArraySpec((self.config.codebooks, size), FLOAT32)}
+        return {**self.net_spec(self._network(size), half=True),
+                "token_counts": ArraySpec((self.config.codebooks, size), FLOAT32)}
 
     def _load_state(self, arrays, extra):
-        import torch
-
-        net = self._network(extra["codebook_size"])
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
-        self.net_ = net.eval()
+        self.load_net(self._network(extra["codebook_size"]), arrays)
         self.token_counts_ = np.array(arrays["token_counts"], np.float32)
         if not (self.token_counts_ > 0).all():
             raise ValueError("token counts must be positive")
