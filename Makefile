@@ -29,8 +29,10 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/cadenza demo --out demo-output
 
+# One torch thread a test worker: two workers on two cores, each with torch's default threads,
+# contend so badly that a small training test ran 20x slower (77 s against 3.7 s).
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts

@@ -104,6 +104,35 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(batch_size=4), tmp_path, progress=False)
 
 
+def test_an_option_added_since_the_run_resumes_at_its_default_but_not_otherwise(tmp_path):
+    """A run recorded before a model gained an option resumes when the option is at its default
+    (the run was trained as the default says), and is refused when it is not."""
+    import json
+
+    fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=10), tmp_path, progress=False)
+    record = tmp_path / "checkpoints" / "config.json"
+    settings = json.loads(record.read_text())
+    del settings["weight_decay"]  # as if the option did not exist when the run was recorded
+    record.write_text(json.dumps(settings))
+    result = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=20), tmp_path, progress=False)
+    assert result.steps == 20
+    settings = json.loads(record.read_text())
+    del settings["weight_decay"]
+    record.write_text(json.dumps(settings))
+    with pytest.raises(CadenzaError, match="other settings"):
+        fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=30, weight_decay=0.5), tmp_path,
+                   progress=False)
+
+
+def test_training_seconds_count_every_sitting(tmp_path):
+    first = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=20), tmp_path, progress=False,
+                       trainer={"max_minutes": 10})
+    # resumed with nothing left to do: this sitting trains for no time, the run for as long as before
+    second = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=20), tmp_path, progress=False,
+                        trainer={"max_minutes": 10})
+    assert second.steps == 20 and second.seconds >= first.seconds * 0.9, (first.seconds, second.seconds)
+
+
 def test_bad_training_options():
     with pytest.raises(ValueError):
         _config(max_steps=0).validate_training()

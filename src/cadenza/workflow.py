@@ -93,9 +93,10 @@ def train(name: str, data: str | os.PathLike, out: str | os.PathLike, preset: st
 
 def evaluate_fitted(model, valid) -> dict:
     """Held-out numbers for a freshly trained model: its likelihood where it defines one,
-    and resynthesis errors for an instrument played by f0 and loudness."""
+    reconstruction errors for a codec or a latent model, and resynthesis errors for an
+    instrument played by f0 and loudness."""
     from cadenza.data.audio_sets import AudioSet
-    from cadenza.models.abilities import Codec, Streaming
+    from cadenza.models.abilities import Codec, LatentSpace, Streaming, Transfer
 
     metrics = {}
     try:
@@ -106,6 +107,10 @@ def evaluate_fitted(model, valid) -> dict:
         from cadenza.evaluate.codec import held_out_metrics
 
         metrics.update(held_out_metrics(model, valid))
+    if isinstance(model, LatentSpace) and isinstance(model, Transfer) and isinstance(valid, AudioSet):
+        from cadenza.evaluate.latent import held_out_metrics as reconstruction_metrics
+
+        metrics.update(reconstruction_metrics(model, valid))
     if isinstance(model, Streaming) and {"f0", "loudness"} <= set(model.controls) and isinstance(valid, AudioSet):
         from cadenza.evaluate.audio import resynthesis_metrics
 

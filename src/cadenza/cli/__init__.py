@@ -22,6 +22,9 @@ from cadenza.cli import (
     core,
     corpus,  # noqa: F401
     evaluate,  # noqa: F401
+    export,  # noqa: F401
+    gan,  # noqa: F401
+    latent,  # noqa: F401
     neural,  # noqa: F401
     studio,  # noqa: F401
     vamp,  # noqa: F401

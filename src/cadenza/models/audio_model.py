@@ -25,6 +25,8 @@ import symusic
 from cadenza.errors import CadenzaError
 from cadenza.models.neural import NeuralGenerator
 
+SILENT_PEAK = 1e-5  # -100 dBFS: input audio this quiet is refused (nothing to encode)
+
 
 class AudioModel(NeuralGenerator):
     domain: ClassVar[str] = "audio"
@@ -73,6 +75,23 @@ class AudioModel(NeuralGenerator):
         raise CadenzaError(f"{self.name} fits on audio, not scores: use an audio set "
                            "(cadenza corpus list) or a folder of audio files")
 
+
+    # --- input audio ---------------------------------------------------------------------------
+
+    def mono_samples(self, audio, min_samples: int, verb: str) -> tuple[np.ndarray, list[str]]:
+        """``audio`` as mono float32 samples at the model's rate ``[samples]``, and notes on what was
+        changed (mixed down, resampled); NaN, fewer than ``min_samples`` samples or silence (below
+        :data:`SILENT_PEAK`) is one clear error. ``verb`` says what the model would have done."""
+        from cadenza.audio.features import check_audio
+        from cadenza.audio.io import Audio
+
+        if not isinstance(audio, Audio):
+            raise CadenzaError(f"{self.name} takes an Audio clip, got {type(audio).__name__}")
+        audio, notes = audio.conformed(self.config.sample_rate)
+        samples = check_audio(audio.samples, "input audio", min_samples=min_samples)[0]
+        if not np.abs(samples).max() > SILENT_PEAK:
+            raise CadenzaError(f"input audio: silent (nothing to {verb})")
+        return samples, notes
 
     # --- a network's weights in the run's safetensors file (``net.*``) -----------------------
 

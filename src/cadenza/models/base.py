@@ -276,14 +276,14 @@ def _model_modules() -> list[str]:
 
     Training recipes (``*_system``) import Lightning, which is slow: a model imports its
     system when it trains, and nothing there registers a model. Networks and datasets
-    (``*_net``) import torch: a model imports its net when it builds one, so listing the
-    models (``cadenza generate --help``) stays torch-free.
+    (``*_net``) and exports (``*_export``) import torch: a model imports its net when it
+    builds one, so listing the models (``cadenza generate --help``) stays torch-free.
     """
     import cadenza.models as package
 
     names = [info.name for info in pkgutil.walk_packages(package.__path__, prefix="cadenza.models.")]
     return [n for n in names
-            if not n.rsplit(".", 1)[-1].startswith("_") and not n.endswith(("_system", "_net"))]
+            if not n.rsplit(".", 1)[-1].startswith("_") and not n.endswith(("_system", "_net", "_export"))]
 
 
 def _discover() -> None:

@@ -13,6 +13,7 @@ this package imports nothing eagerly, so each block costs only its own import.
 - ``quantize``: vector quantisation (residual VQ)
 - ``losses``, ``spectral``: spectral losses
 - ``discriminators``: GAN discriminators for audio
+- ``weights``: weight normalisation computed once a block at inference
 
 This layer sits below ``cadenza.models``: nothing here imports models,
 training, evaluation or the interfaces.

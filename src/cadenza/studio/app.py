@@ -1,4 +1,4 @@
-"""The studio's page: Generate, Audio and Train tabs over the registry and the Generator API.
+"""The studio's page: Generate, Audio, Latent and Train tabs over the registry and the Generator API.
 
 Thin by design: every control comes from a model's dataclasses (see
 :mod:`cadenza.studio.controls`), every action is a call on the Gradio-free
@@ -22,7 +22,11 @@ from cadenza.studio import controls as ctl
 from cadenza.studio import session as ss
 from cadenza.studio.service import (
     COMPARE_METRICS,
+    LATENT_RANGE,
+    LATENT_SECONDS,
+    LATENT_SLIDERS,
     MAX_PIECES,
+    NO_LATENT,
     NO_TIMBRE,
     SLOTS,
     TRAIN_MINUTES,
@@ -146,6 +150,29 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 with gr.Column():
                     transfer_status = gr.Markdown()
                     transferred = gr.Audio(label="Transfer", type="filepath", interactive=False)
+
+        # --- Latent --------------------------------------------------------------------
+        with gr.Tab("Latent"):
+            latent_choices = studio.latent_runs()
+            latent_note = gr.Markdown("" if latent_choices else NO_LATENT)
+            with gr.Row():
+                with gr.Column():
+                    latent_run = gr.Dropdown(choices=latent_choices,
+                                             value=latent_choices[0] if latent_choices else None,
+                                             label="Latent model (vae runs)")
+                    latent_source = gr.Audio(label=f"Recording to move (optional: without one, the latent's "
+                                                   f"average sound for {LATENT_SECONDS:g} s)",
+                                             type="filepath", sources=["upload"])
+                    gr.Markdown("Each slider moves the sound along one principal axis of the latent, "
+                                "the first explaining the most variance, in standard deviations.")
+                    latent_sliders = [gr.Slider(-LATENT_RANGE, LATENT_RANGE, value=0, step=0.1,
+                                                label=f"axis {i + 1}") for i in range(LATENT_SLIDERS)]
+                    with gr.Row():
+                        latent_render = gr.Button("Render", variant="primary")
+                        latent_reset = gr.Button("Reset sliders", size="sm")
+                with gr.Column():
+                    latent_status = gr.Markdown()
+                    latent_audio = gr.Audio(label="Decoded", type="filepath", interactive=False)
 
         # --- Train ---------------------------------------------------------------------
         with gr.Tab("Train"):
@@ -310,6 +337,33 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         transfer.click(run_transfer, inputs=[timbre, recording, pitch_shift, loudness_shift],
                        outputs=[transferred, transfer_status], concurrency_limit=1, concurrency_id="audio",
                        api_name="transfer")
+
+        latent_inputs = {latent_run, latent_source, *latent_sliders}
+
+        def run_latent(data: dict, request: gr.Request):
+            try:
+                path, notes = studio.latent_decode(_session(request), data[latent_run], data[latent_source],
+                                                   [data[s] for s in latent_sliders])
+            except Exception as exc:
+                return None, ss.message(exc)
+            return path, "Decoded." + (" " + "; ".join(notes) if notes else "")
+
+        # a slider re-renders when let go; "always_last": a quick series of moves renders once, the last
+        latent_events = dict(fn=run_latent, inputs=latent_inputs, outputs=[latent_audio, latent_status],
+                             concurrency_limit=1, concurrency_id="latent", trigger_mode="always_last")
+        latent_render.click(**latent_events, api_name="latent")
+        for slider in latent_sliders:
+            slider.release(**latent_events, api_visibility="private")
+        latent_reset.click(lambda: [0.0] * len(latent_sliders), outputs=latent_sliders, queue=False,
+                           api_visibility="private").then(**latent_events, api_visibility="private")
+
+        def refresh_latent(run_value):
+            runs_now = studio.latent_runs()
+            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
+                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_LATENT)
+
+        refresh.click(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
+        demo.load(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
 
         def pick_train_model(name, data):
             return ([gr.update(visible=n_ == name) for n_ in train_controls]

@@ -26,6 +26,11 @@ SLOTS = 4  # takes shown side by side
 TRAIN_MINUTES = 5.0  # cap on a training run started from the page
 NO_TIMBRE = ("No timbre model yet: train one with `cadenza train ddsp --data violin --out runs/violin` "
              "(or in the Train tab), then press Refresh.")
+LATENT_SLIDERS = 8  # the Latent tab's sliders: the first principal axes of a run's latent
+LATENT_RANGE = 3.0  # a slider's reach, in standard deviations either way
+LATENT_SECONDS = 4.0  # how long the latent's mean plays when no recording is given
+NO_LATENT = ("No latent model yet: train one with `cadenza train vae --data violin --out runs/vae` "
+             "(or in the Train tab), then press Refresh.")
 COMPARE_METRICS = ("pitch_entropy", "pitch_class_entropy", "pitch_in_scale_rate", "mean_interval",
                    "notes_per_bar", "empty_beat_rate")
 
@@ -49,6 +54,7 @@ class Studio:
         self._loaded: dict[str, tuple[int | None, object]] = {}
         self._run_locks: dict[str, threading.Lock] = {}  # one a run name: see load_run
         self._refs: dict[str, object] = {}
+        self._latents: dict[tuple, object] = {}  # encoded uploads, so a slider's release does not re-encode
         self._lock = threading.Lock()
 
     # --- sources: techniques and runs ------------------------------------------------
@@ -202,6 +208,80 @@ class Studio:
         out.write(target)
         return str(target), notes
 
+    # --- latent ----------------------------------------------------------------------
+
+    def latent_runs(self) -> list[str]:
+        """Runs of models with a continuous latent space (declared by inheriting ``LatentSpace``)."""
+        from cadenza.models.abilities import LatentSpace
+
+        return [name for name, model in ss.list_runs(self.runs).items()
+                if model in self.models and issubclass(self.models[model], LatentSpace)]
+
+    def latent_decode(self, session: str | None, run: str, upload, sliders: list[float]) -> tuple[str, list[str]]:
+        """Decode a latent moved along the run's first principal axes; the audio file's path and notes.
+
+        The latent is the uploaded recording's, or without one the run's mean latent held for
+        :data:`LATENT_SECONDS`. Slider ``i`` moves every frame ``sliders[i]`` standard deviations
+        along principal axis ``i`` (raw latent dimension ``i`` when the run stores no PCA).
+        """
+        import numpy as np
+
+        from cadenza.models import latent as lt
+        from cadenza.models.abilities import LatentSpace
+        from cadenza.utils import one_thread
+
+        if not run:
+            raise CadenzaError(NO_LATENT if not self.latent_runs() else "choose a latent model")
+        values = [latent_slider(v, i) for i, v in enumerate(sliders or [])]
+        model = self.load_run(run)
+        if not isinstance(model, LatentSpace):
+            raise CadenzaError(f"{run} is a {model.name} run: it has no latent space")
+        pca, notes = lt.model_pca(model), []
+        if pca is None:
+            notes.append("the run stores no latent PCA: the sliders move raw latent dimensions")
+        size = model.latent_size
+        if any(values[size:]):
+            notes.append(f"axes {size + 1}-{len(values)} do nothing: this run's latent has {size} dimensions")
+        with one_thread():
+            if upload is None:
+                centre = pca.mean_ if pca is not None else np.zeros(size, np.float32)
+                frames = max(1, round(LATENT_SECONDS * model.frame_rate))
+                z = np.repeat(centre[:, None], frames, axis=1)
+            else:
+                z = self._latent_of(session, run, model, upload)
+            audio = lt.decode(model, lt.shift_latent(z, values[:size], pca))
+        target = self.sessions.new_folder(session, "latent") / f"{run}-latent.wav"
+        audio.write(target)
+        return str(target), notes
+
+    def _latent_of(self, session: str | None, run: str, model, upload):
+        """The latent of an upload, encoded once a session, run and file (the sliders re-render often)."""
+        from cadenza.audio.io import Audio
+        from cadenza.models.latent import encode
+
+        source = Path(upload if isinstance(upload, (str, os.PathLike)) else getattr(upload, "name", ""))
+        try:
+            stat = source.stat()
+        except OSError:
+            stat = None  # take_upload says what is wrong
+        key = (self.sessions.folder(session), run, id(model), str(source), stat and stat.st_size,
+               stat and stat.st_mtime_ns)
+        with self._lock:
+            if key in self._latents:
+                return self._latents[key]
+        path = ss.take_upload(upload, self.sessions.folder(session), ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES,
+                              "recording")
+        try:  # the length comes from the file's header: a longer one is never decoded
+            audio = Audio.read(path, max_seconds=ss.MAX_AUDIO_SECONDS)
+        except CadenzaError as exc:
+            raise CadenzaError(f"recording: {str(exc).split(': ', 1)[-1]}") from None
+        z = encode(model, audio, "recording")
+        with self._lock:
+            self._latents[key] = z
+            while len(self._latents) > 16:  # latents are small; a few sessions' worth is plenty
+                self._latents.pop(next(iter(self._latents)))
+        return z
+
     # --- train -----------------------------------------------------------------------
 
     def trainable(self) -> list[str]:
@@ -292,6 +372,20 @@ def whole_number(value, what: str, low: int, high: int) -> int:
     if not number.is_integer() or not low <= number <= high:
         raise CadenzaError(f"{what}: choose a whole number from {low} to {high}, got {value!r}")
     return int(number)
+
+
+def latent_slider(value, index: int) -> float:
+    """Slider ``index``'s value in standard deviations, within :data:`LATENT_RANGE`, or one clear error."""
+    import math
+
+    try:
+        number = float(value if value is not None else 0.0)
+    except (TypeError, ValueError):
+        raise CadenzaError(f"axis {index + 1}: a number of standard deviations, got {value!r}") from None
+    if not (math.isfinite(number) and -LATENT_RANGE <= number <= LATENT_RANGE):
+        raise CadenzaError(f"axis {index + 1}: choose from {-LATENT_RANGE:g} to {LATENT_RANGE:g} standard "
+                           f"deviations, got {value!r}")
+    return number
 
 
 def run_keeps_its_settings(cls: type, config: dict) -> str:

@@ -63,7 +63,7 @@ import threading
 import time
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from cadenza.config import SEED, option
@@ -360,7 +360,7 @@ def _fit(system, train_set, valid_set, config: TrainingConfig, workdir: Path, co
         # unwrapped, and naming at least the run when the failed write did not say what it wrote
         raise OSError(full.errno, full.strerror or os.strerror(full.errno),
                       full.filename or str(workdir)) from exc
-    seconds = time.perf_counter() - started
+    seconds = _training_seconds(lightning_trainer, time.perf_counter() - started)
 
     checkpoint = checkpoints / "best.ckpt"
     if not (has_valid and checkpoint.is_file()):
@@ -433,6 +433,15 @@ def _keep_earlier_logs(logs: Path) -> None:
     if current.is_file():
         part = len(list(logs.glob("metrics-part*.csv"))) + 1
         os.replace(current, logs / f"metrics-part{part:03d}.csv")
+
+
+def _training_seconds(trainer, this_sitting: float) -> float:
+    """Seconds of training over every sitting: a time budget's timer is checkpointed and restored on
+    resume, so it holds the earlier sittings' time too (without one, this sitting's)."""
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return max(this_sitting, timer.time_elapsed("train")) if timer is not None else this_sitting
 
 
 def _timed_out(trainer) -> bool:
@@ -544,6 +553,12 @@ def _sigint_kept():
             signal.signal(signal.SIGINT, handler)
 
 
+def _field_default(f):
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else None
+
+
 def _check_same_config(checkpoints: Path, config: TrainingConfig, system, write: bool = True) -> None:
     """Refuse to resume a run made with other settings: it would silently mix two runs.
     Then record the settings (``write``)."""
@@ -561,6 +576,9 @@ def _check_same_config(checkpoints: Path, config: TrainingConfig, system, write:
         if not isinstance(previous, dict):
             raise CadenzaError(f"{record}: damaged (not the JSON record of a run's settings), so the run "
                                "cannot be checked before resuming; restart training with --restart")
+        # an option added to the model since the run was recorded counts as its default
+        added = {f.name: _field_default(f) for f in fields(config) if f.name in current and f.name not in previous}
+        previous = {**json.loads(json.dumps(added)), **previous}
         if previous != json.loads(json.dumps(current)):
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise CadenzaError(f"{checkpoints.parent}: holds a training run with other settings "

@@ -103,6 +103,22 @@ class System(L.LightningModule):
         return torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
                                  weight_decay=self.config.weight_decay)
 
+    def adversarial_step(self, discriminator: nn.Module, optimizer, real: torch.Tensor, fake: torch.Tensor):
+        """One hinge-loss step of ``discriminator`` (real against ``fake``, detached), then the
+        generator's losses against the updated discriminator: its hinge loss and feature matching
+        (MelGAN, EnCodec, RAVE, the codec). Returns ``(discriminator loss, adversarial loss,
+        feature-matching loss)``; the generator's losses keep their graph through ``fake``."""
+        from cadenza.nn.losses import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss
+
+        real_logits, _ = discriminator(real)
+        fake_logits, _ = discriminator(fake.detach())
+        d_loss = hinge_discriminator_loss(real_logits, fake_logits)
+        self.step(optimizer, d_loss)
+        fake_logits, fake_features = discriminator(fake)
+        with torch.no_grad():
+            _, real_features = discriminator(real)
+        return d_loss, hinge_generator_loss(fake_logits), feature_matching_loss(real_features, fake_features)
+
     def step(self, optimizer, loss: torch.Tensor) -> None:
         """One manual update of ``optimizer`` from ``loss`` (with this system's clipping)."""
         optimizer.zero_grad(set_to_none=True)

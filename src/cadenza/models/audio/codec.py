@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cadenza.audio.features import check_audio
 from cadenza.audio.io import Audio
 from cadenza.config import option
 from cadenza.errors import CadenzaError
@@ -55,11 +54,11 @@ from cadenza.models.abilities import Transfer
 from cadenza.models.audio_model import AudioModel
 from cadenza.models.base import Sampling as BaseSampling
 from cadenza.models.base import register
+from cadenza.nn.weights import cached_weights
 from cadenza.train.engine import TrainingConfig
 from cadenza.utils import no_grad, one_thread
 
 TOKEN_FORMAT = "cadenza-codec-tokens"
-SILENT_PEAK = 1e-5  # -100 dBFS: an input this quiet is refused by encode
 BLOCK_SECONDS = 10.0  # encode and decode a long input this much at a time (bounded memory)
 
 
@@ -219,15 +218,12 @@ class Codec(AudioModel, CodecAbility, Transfer):
     # --- training --------------------------------------------------------------------
 
     def _datasets(self, train, valid):
-        from cadenza.models.audio.codec_system import Crops
+        from cadenza.data.audio_crops import crop_datasets
 
-        length = self.config.crop_samples
-        crops = Crops([np.asarray(a, np.float32) for a in train.audio], length, length // 2)
+        crops, valid_crops, _ = crop_datasets(train, valid, self.config.crop_samples)
         if len(crops) == 0:
-            raise CadenzaError(f"{self.name}: the training audio is silent or shorter than one crop")
-        valid_crops = Crops([np.asarray(a, np.float32) for a in valid.audio], length, length).spread(32) \
-            if valid else None
-        return crops, valid_crops if valid_crops is not None and len(valid_crops) else None, None
+            raise CadenzaError(f"{self.name}: the training audio is silent")
+        return crops, valid_crops, None
 
     def _system(self):
         import torch
@@ -285,13 +281,7 @@ class Codec(AudioModel, CodecAbility, Transfer):
 
     def prepare(self, audio: Audio) -> tuple[np.ndarray, list[str]]:
         """``audio`` as mono samples at the model's rate ``[samples]``, and notes on what changed."""
-        if not isinstance(audio, Audio):
-            raise CadenzaError(f"{self.name} codes an Audio clip, got {type(audio).__name__}")
-        audio, notes = audio.conformed(self.sample_rate)
-        samples = check_audio(audio.samples, "input audio", min_samples=self.frame_samples)[0]
-        if not np.abs(samples).max() > SILENT_PEAK:
-            raise CadenzaError("input audio: silent (nothing to code)")
-        return samples, notes
+        return self.mono_samples(audio, self.frame_samples, "code")
 
     def encode(self, audio: Audio, bitrate: float | None = None) -> np.ndarray:
         """Tokens ``[codebooks, frames]`` (int64) of ``audio``; ``bitrate`` kbps picks how many
@@ -374,14 +364,6 @@ class Codec(AudioModel, CodecAbility, Transfer):
         tokens = np.stack([np.minimum(np.searchsorted(cumulative[k], rng.random(frames)), self.codebook_size - 1)
                            for k in range(codebooks)])
         return self.decode(tokens)
-
-
-def cached_weights():
-    """Weight normalisation's weights computed once for a block rather than once a layer call
-    (most of a 20 ms block's time would otherwise go to recomputing them)."""
-    from torch.nn.utils import parametrize
-
-    return parametrize.cached()
 
 
 class _CodecStream:

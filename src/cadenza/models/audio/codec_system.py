@@ -21,14 +21,10 @@ the STFT discriminator's 2-D convolutions cost more than the codec itself.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from cadenza.nn.discriminators import CombinedDiscriminator, MultiPeriodDiscriminator, MultiResolutionSTFTDiscriminator
 from cadenza.nn.losses import (
-    feature_matching_loss,
-    hinge_discriminator_loss,
-    hinge_generator_loss,
     multi_resolution_stft_loss,
     multi_scale_mel_loss,
 )
@@ -36,35 +32,6 @@ from cadenza.train.system import System
 
 MEL_WINDOWS, MEL_BINS = (32, 64, 128, 256, 512, 1024, 2048), (5, 10, 20, 40, 80, 160, 320)  # DAC's scales
 STFT_SIZES = ((1024, 256, 1024), (512, 128, 512), (256, 64, 256))  # (n_fft, hop, window)
-
-
-class Crops(torch.utils.data.Dataset):
-    """Fixed crops of ``length`` samples, every ``stride`` samples of each clip; crops that are
-    nearly silent (peak below ``floor``) are left out. A clip shorter than a crop gives one crop,
-    padded with zeros."""
-
-    def __init__(self, clips: list[np.ndarray], length: int, stride: int, floor: float = 1e-3):
-        self.clips, self.length = clips, length
-        self.index = []
-        for c, clip in enumerate(clips):
-            for start in range(0, max(1, len(clip) - length + 1), stride):
-                if np.abs(clip[start:start + length]).max(initial=0) > floor:
-                    self.index.append((c, start))
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i):
-        c, start = self.index[i]
-        crop = self.clips[c][start:start + self.length]
-        return torch.from_numpy(np.pad(crop, (0, self.length - len(crop))).astype(np.float32))
-
-    def spread(self, count: int) -> Crops:
-        """At most ``count`` of these crops, evenly spread (a fixed validation subset)."""
-        keep = np.unique(np.linspace(0, len(self) - 1, min(len(self), count)).astype(int))
-        subset = Crops([], self.length, self.length)
-        subset.clips, subset.index = self.clips, [self.index[k] for k in keep]
-        return subset
 
 
 class CodecSystem(System):
@@ -114,15 +81,8 @@ class CodecSystem(System):
         if self.phase == "adversarial":
             items = c.adversarial_items or len(audio)  # the discriminators see the first crops only: CPU time
             real, fake = audio[:items, None], out.audio[:items, None]  # [b, 1, T]
-            real_logits, _ = self.discriminator(real)
-            fake_logits, _ = self.discriminator(fake.detach())
-            d_loss = hinge_discriminator_loss(real_logits, fake_logits)
-            self.step(discriminator_opt, d_loss)
-            fake_logits, fake_features = self.discriminator(fake)
-            with torch.no_grad():
-                _, real_features = self.discriminator(real)
-            losses["adversarial"] = hinge_generator_loss(fake_logits)
-            losses["features"] = feature_matching_loss(real_features, fake_features)
+            d_loss, losses["adversarial"], losses["features"] = self.adversarial_step(
+                self.discriminator, discriminator_opt, real, fake)
             loss = loss + c.adversarial_weight * losses["adversarial"] + c.feature_weight * losses["features"]
             self.log("discriminator_loss", d_loss, on_step=True, on_epoch=False)
         # only the generator's optimiser is asked to step: the discriminator's gradients from

@@ -1,0 +1,113 @@
+"""The conditional GAN measured (issue #16): pitch accuracy of generated notes, Fréchet distances and
+NDB against the real test notes beside the real-vs-real line, diversity (no mode collapse), and
+training minutes, for each shipped GAN that exists (``pretrained/gan-notes``, ``pretrained/gan-drums``;
+``python benchmarks/bench_gan.py RUN`` measures another run).
+
+Generated sets mirror the test split: one sound a test clip, with its class (and instrument), seed
+= its index. Pitch accuracy: CREPE's f0 of each generated note against the pitch it was asked for
+(:func:`cadenza.evaluate.audio.pitch_accuracy`); Fréchet CREPE / log-mel and NDB:
+:func:`cadenza.evaluate.audio_compare.evaluate_audio_set` against the set's train split, with its
+test split as the real-vs-real line. Diversity: the mean pairwise distance between the log-mel
+statistics of the sounds of one class, generated against real.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+TITLE = "GAN: pitch accuracy, Fréchet distances and NDB against real notes, diversity"
+RUNS = {"pretrained/gan-notes": "notes", "pretrained/gan-drums": "drums"}
+
+
+def _generated(model, test) -> tuple[list, list]:
+    """One sound a test clip the model knows the class of: (clips, classes asked for)."""
+    c = model.config
+    clips, asked = [], []
+    for i, labels in enumerate(test.labels):
+        value = labels.get(c.label)
+        if value is None or str(value) not in {str(v) for v in model.classes_}:
+            continue
+        options = {"pitch": int(value)} if c.label == "pitch" else {"kind": str(value)}
+        if c.instrument_label:
+            if labels.get(c.instrument_label) not in model.instruments_:
+                continue
+            options["instrument"] = int(labels[c.instrument_label])
+        clips.append(model.generate(1, seed=i, **options)[0])
+        asked.append(value)
+    return clips, asked
+
+
+def _diversity(clips, classes) -> float:
+    """Mean pairwise distance of log-mel statistics between sounds of the same class, over classes."""
+    from cadenza.evaluate.audio_compare import logmel_statistics
+
+    features = np.stack([logmel_statistics(c).mean(0) for c in clips])  # [clips, 2 * bands]
+    distances = []
+    for value in set(map(str, classes)):
+        rows = features[[i for i, c in enumerate(classes) if str(c) == value]]
+        if len(rows) >= 2:
+            d = np.linalg.norm(rows[:, None] - rows[None], axis=-1)
+            distances.append(d[np.triu_indices(len(rows), 1)].mean())
+    return float(np.mean(distances)) if distances else float("nan")
+
+
+def _measure(run: str, data: str) -> tuple[dict, list[str]]:
+    import cadenza
+    from cadenza.data.audio_sets import audio_set
+    from cadenza.evaluate.audio import pitch_accuracy
+    from cadenza.evaluate.audio_compare import clips_of, evaluate_audio_set
+
+    model = cadenza.load(run)
+    test = audio_set(data, "test", progress=False)
+    started = time.perf_counter()
+    clips, asked = _generated(model, test)
+    seconds = time.perf_counter() - started
+    real = [c for c, lab in zip(clips_of(test), test.labels) if lab.get(model.config.label) is not None
+            and lab.get(model.config.label) != "pattern"]
+    real_classes = [lab[model.config.label] for lab in test.labels if lab.get(model.config.label) not in
+                    (None, "pattern")]
+    result = evaluate_audio_set(clips, data, label=run)
+    generated, line = result["generated"], result["real_vs_real"]
+    out = {"clips": len(clips), "frechet_crepe": generated["frechet_crepe"], "real_crepe": line["frechet_crepe"],
+           "frechet_logmel": generated["frechet_logmel"], "real_logmel": line["frechet_logmel"],
+           "ndb": generated["ndb_over_k"], "real_ndb": line["ndb_over_k"],
+           "diversity": _diversity(clips, asked), "real_diversity": _diversity(real, real_classes),
+           "seconds": seconds, "minutes": model.metrics_.get("train_seconds", float("nan")) / 60,
+           "steps": model.metrics_.get("train_steps")}
+    lines = [f"`{run}` ({out['steps']} steps, {out['minutes']:.0f} min of training; {len(clips)} sounds, one a "
+             f"test clip, made in {seconds:.1f} s):", "",
+             "| measure | generated | real test vs train |", "|---|---:|---:|",
+             f"| Fréchet CREPE | {out['frechet_crepe']:.1f} | {out['real_crepe']:.1f} |",
+             f"| Fréchet log-mel | {out['frechet_logmel']:.1f} | {out['real_logmel']:.1f} |",
+             f"| NDB/K | {out['ndb']:.3f} | {out['real_ndb']:.3f} |",
+             f"| diversity within a class (log-mel distance) | {out['diversity']:.2f} | "
+             f"{out['real_diversity']:.2f} |"]
+    if model.config.label == "pitch":
+        pitch = pitch_accuracy(clips, [int(a) for a in asked])
+        out["pitch"] = pitch
+        lines += ["", f"Pitch: {pitch['accuracy']:.0%} of the notes within 50 cents of the pitch asked for, median "
+                      f"error {pitch['median_cents']:.0f} cents, {pitch['unvoiced']} of {pitch['clips']} unvoiced."]
+    return out, lines
+
+
+def run(runs: list[str] | None = None) -> str:
+    from cadenza.models.base import is_run
+
+    chosen = {r: RUNS.get(r, "notes") for r in runs} if runs else {r: d for r, d in RUNS.items() if is_run(r)}
+    if not chosen:
+        return "No shipped GAN yet (python scripts/train_gan.py notes); nothing measured."
+    head, body = [], []
+    for run_dir, data in chosen.items():
+        out, lines = _measure(run_dir, data)
+        head.append(f"`{run_dir}`: Fréchet log-mel **{out['frechet_logmel'] / out['real_logmel']:.1f}x** the "
+                    f"real-vs-real line, diversity **{out['diversity'] / out['real_diversity']:.2f}x** the real "
+                    "notes'" + (f", {out['pitch']['accuracy']:.0%} of notes at their pitch" if "pitch" in out else ""))
+        body += ["", *lines]
+    return "; ".join(head) + "." + "\n" + "\n".join(body)
+
+
+if __name__ == "__main__":
+    print(run(sys.argv[1:] or None))
