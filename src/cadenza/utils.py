@@ -170,3 +170,40 @@ def progress_bar(total: float, description: str, enabled: bool = True) -> Iterat
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda amount: bar.advance(task, amount)
+
+
+def write_array_file(path: str | os.PathLike, name: str, array, header: dict) -> Path:
+    """An ``.npz`` holding ``array`` as ``name`` and a JSON ``header`` (no pickles), written atomically:
+    the format of codec token files and latent files."""
+    import json
+
+    import numpy as np
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **{name: array}, header=np.array(json.dumps(header)))
+    return path
+
+
+def read_array_file(path: str | os.PathLike, name: str, file_format: str, what: str):
+    """``(array, header)`` of a file :func:`write_array_file` wrote with ``header["format"] ==
+    file_format``; anything else (missing, damaged, another format) is one clear error naming ``what``."""
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from cadenza.errors import CadenzaError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CadenzaError(f"{path}: no such {what}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            array = np.array(data[name])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise CadenzaError(f"{path}: not a Cadenza {what} ({type(exc).__name__})") from None
+    if not isinstance(header, dict) or header.get("format") != file_format:
+        raise CadenzaError(f"{path}: not a Cadenza {what}")
+    return array, header

@@ -24,7 +24,6 @@ Shapes: a latent is ``[D, F]`` (``D = latent_size`` dimensions, ``F`` frames); a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -476,34 +475,21 @@ LATENT_FORMAT = "cadenza-latent"
 def write_latent(path: str | os.PathLike, latent: np.ndarray, model, samples: int, run: str | None = None) -> Path:
     """An ``.npz`` of ``latent [D, F]`` (float32, no pickles) and what it is: the model's latent size,
     frame and sample rates, the run that made it, the length of the audio it came from."""
-    from cadenza.utils import atomic_path
+    from cadenza.utils import write_array_file
 
     z = check_latent(latent, latent_model(model).latent_size)
     header = {"format": LATENT_FORMAT, "version": 1, "latent_size": int(z.shape[0]), "frames": int(z.shape[1]),
               "frame_rate": float(model.frame_rate), "sample_rate": model_rate(model), "samples": int(samples),
               "run": run}
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, latent=z, header=np.array(json.dumps(header)))
-    return path
+    return write_array_file(path, "latent", z, header)
 
 
 def read_latent(path: str | os.PathLike, model=None) -> tuple[np.ndarray, dict]:
     """``(latent [D, F], header)`` of a latent file, checked against ``model`` (its latent size and
     frame rate) when one is given; one clear error otherwise."""
-    import zipfile
+    from cadenza.utils import read_array_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise CadenzaError(f"{path}: no such latent file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            latent = np.array(data["latent"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise CadenzaError(f"{path}: not a Cadenza latent file ({type(exc).__name__})") from None
-    if not isinstance(header, dict) or header.get("format") != LATENT_FORMAT:
-        raise CadenzaError(f"{path}: not a Cadenza latent file")
+    latent, header = read_array_file(path, "latent", LATENT_FORMAT, "latent file")
     latent = check_latent(latent, None, str(path))
     if model is not None:
         model = latent_model(model)

@@ -39,7 +39,6 @@ codebooks without a language model over them, the baseline for ``maskgit``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -418,34 +417,21 @@ def write_tokens(path: str | os.PathLike, tokens: np.ndarray, model: Codec, samp
                  run: str | None = None) -> Path:
     """An ``.npz`` of ``tokens`` and what decodes them: the codec's identity and run, the
     sample rate and the length of the audio they came from."""
-    from cadenza.utils import atomic_path
+    from cadenza.utils import write_array_file
 
     tokens = model.check_tokens(tokens)
     header = {"format": TOKEN_FORMAT, "version": 1, "codec": model.identity, "run": run,
               "sample_rate": model.sample_rate, "frame_samples": model.frame_samples, "samples": int(samples),
               "codebooks": int(tokens.shape[0]), "bitrate_kbps": model.bitrates()[tokens.shape[0] - 1]}
-    path = Path(path)
     dtype = np.uint16 if model.codebook_size <= 65_536 else np.int64
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, tokens=tokens.astype(dtype), header=np.array(json.dumps(header)))
-    return path
+    return write_array_file(path, "tokens", tokens.astype(dtype), header)
 
 
 def read_tokens(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """``(tokens [codebooks, frames], header)`` of a token file, or one clear error."""
-    import zipfile
+    from cadenza.utils import read_array_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise CadenzaError(f"{path}: no such token file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            tokens = np.array(data["tokens"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise CadenzaError(f"{path}: not a Cadenza token file ({type(exc).__name__})") from None
-    if not isinstance(header, dict) or header.get("format") != TOKEN_FORMAT:
-        raise CadenzaError(f"{path}: not a Cadenza token file")
+    tokens, header = read_array_file(path, "tokens", TOKEN_FORMAT, "token file")
     if not isinstance(header.get("codec"), str) or not isinstance(header.get("samples"), int):
         raise CadenzaError(f"{path}: token file header is damaged")
     return tokens, header
