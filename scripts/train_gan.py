@@ -1,15 +1,17 @@
-"""Train a shipped GAN (``pretrained/gan-notes`` or ``pretrained/gan-drums``).
+"""Train a shipped GAN (``pretrained/gan-notes``, ``pretrained/gan-drums``, ``pretrained/specgan-notes``).
 
     python scripts/train_gan.py notes [--minutes 45] [--threads 2]
     python scripts/train_gan.py drums [--minutes 45]
+    python scripts/train_gan.py notes --model specgan [--minutes 30]
 
 ``notes``: the rendered ``notes`` set (5 GM programs x 25 keys x 3 velocities,
 NSynth-like), conditioned on pitch and instrument (``--instrument-label
 program``), the ``laptop`` preset. ``drums``: the drum set's one-shots,
 conditioned on their kind, the ``drums`` preset. Seed 0. The checkpoint kept is
 the one whose notes were nearest the held-out ones (the Fréchet distance of
-log-mel statistics at each validation), not the last. Training state goes to
-``runs/pretrained-gan-SET`` (re-running with a larger ``--minutes`` resumes);
+log-mel statistics at each validation), not the last. ``--model specgan``
+trains the spectrogram GAN on the same data. Training state goes to
+``runs/pretrained-MODEL-SET`` (re-running with a larger ``--minutes`` resumes);
 the run is then written into the package with fp16 weights.
 """
 
@@ -32,16 +34,18 @@ SETS = {"notes": ("laptop", {"instrument_label": "program"}), "drums": ("drums",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", choices=sorted(SETS), help="the one-shots to learn")
+    parser.add_argument("--model", choices=("gan", "specgan"), default="gan",
+                        help="gan (WaveGAN, waveforms) or specgan (spectrograms and Griffin-Lim)")
     parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     preset, config = SETS[args.data]
-    work = ROOT / "runs" / f"pretrained-gan-{args.data}"
+    work = ROOT / "runs" / f"pretrained-{args.model}-{args.data}"
     started = time.perf_counter()
-    model = workflow.train("gan", args.data, work, preset=preset, config={"seed": 0, **config},
+    model = workflow.train(args.model, args.data, work, preset=preset, config={"seed": 0, **config},
                            trainer={"max_minutes": args.minutes}).model
-    target = save_half_precision(work, pretrained_dir() / f"gan-{args.data}")
+    target = save_half_precision(work, pretrained_dir() / f"{args.model}-{args.data}")
     load(target)  # the fp16 copy loads
     print(f"trained in {time.perf_counter() - started:.0f} s: {model.metrics_}")
     print(f"written to {target}")

@@ -181,3 +181,23 @@ def spectral_distance(predicted: np.ndarray, target: np.ndarray,
     b = torch.from_numpy(np.asarray(target, dtype=np.float32).reshape(-1)[:n])
     with torch.no_grad():
         return float(multi_resolution_stft_loss(a[None], b[None], sizes)) / len(sizes)
+
+
+def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, iterations: int = 16, momentum: float = 0.99,
+                length: int | None = None, seed: int = 0) -> torch.Tensor:
+    """A waveform whose STFT magnitude is close to ``magnitude [B, n_fft // 2 + 1, frames]`` (Hann
+    window, centred frames): Griffin & Lim 1984 with the momentum of Perraudin, Balazs & Søndergaard
+    2013 ("A fast Griffin-Lim algorithm"; ``momentum`` 0 is the original). The first phases are
+    drawn from ``seed``, so the same magnitude always gives the same waveform. -> ``[B, length]``."""
+    window = torch.hann_window(n_fft, dtype=magnitude.dtype, device=magnitude.device)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    phase = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype).to(magnitude.device)
+    angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * phase)
+    previous = torch.zeros_like(angles)
+    for _ in range(iterations):
+        audio = torch.istft(magnitude * angles, n_fft, hop, window=window, length=length)
+        rebuilt = torch.stft(audio, n_fft, hop, window=window, return_complex=True)
+        accelerated = rebuilt - momentum / (1 + momentum) * previous
+        previous = rebuilt
+        angles = accelerated / accelerated.abs().clamp_min(1e-16)
+    return torch.istft(magnitude * angles, n_fft, hop, window=window, length=length)

@@ -26,6 +26,7 @@ from cadenza.cli import (
     gan,  # noqa: F401
     latent,  # noqa: F401
     neural,  # noqa: F401
+    smf,  # noqa: F401
     studio,  # noqa: F401
     vamp,  # noqa: F401
 )

@@ -147,7 +147,7 @@ def stream_command(
 
 @app.command("play")
 def play_command(
-    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp)."),
+    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp, smf)."),
     port: str | None = typer.Option(None, help="MIDI input port [default: the first one]."),
     block: int = number_option(256, help="Samples a block.", min=1, max=65_536),
     seconds: float | None = number_option(None, help="Stop after this long [default: until Ctrl-C].",
@@ -206,6 +206,8 @@ def play_live(model, sounddevice, midi_in, block: int, seconds: float | None) ->
                 tracker.note_on(message.note, message.velocity)
             elif message.type == "note_off":
                 tracker.note_off(message.note)
+            elif message.type == "control_change":  # the controllers the model follows (smf: x, y)
+                tracker.control_change(message.control, message.value)
         audio = meter.measure(stream.step, tracker.frames(frames // hop))
         outdata[:, 0] = np.clip(audio[0], -1, 1)
 

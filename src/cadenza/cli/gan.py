@@ -1,5 +1,6 @@
-"""``cadenza gan``: the latent space of a trained GAN heard as one file: interpolation between two
-seeds (straight or spherical) and random walks. The work is in :mod:`cadenza.models.audio.gan`."""
+"""``cadenza gan``: the latent space of a trained GAN (waveform or spectrogram) heard as one file:
+interpolation between two seeds (straight or spherical) and random walks.
+The work is in :mod:`cadenza.models.audio.gan`."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ app.add_typer(gan_app, name="gan")
 def _gan(run: Path):
     """A trained GAN run, or one clear error."""
     from cadenza.errors import CadenzaError
+    from cadenza.models.audio.gan import GAN
     from cadenza.models.base import load, run_class
 
     cls = run_class(run)
-    if cls.name != "gan":
-        raise CadenzaError(f"{run}: a {cls.name} run; this needs a gan run "
+    if not issubclass(cls, GAN):
+        raise CadenzaError(f"{run}: a {cls.name} run; this needs a gan or specgan run "
                            "(cadenza train gan --data notes --preset laptop --out RUN)")
     return load(run)
 

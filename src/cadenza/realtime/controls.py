@@ -61,6 +61,9 @@ class Envelope:
 class NoteTracker:
     """MIDI note events -> frames of ``(f0 Hz, loudness dB)``, one frame every ``hop`` samples."""
 
+    width = 2  # values a frame
+    controllers: tuple[int, ...] = ()  # MIDI CC numbers it follows (none)
+
     def __init__(self, sample_rate: int, hop: int, envelope: Envelope | None = None, first_f0: float = 440.0):
         self.sample_rate, self.hop = sample_rate, hop
         self.envelope = envelope or Envelope()
@@ -97,6 +100,71 @@ class NoteTracker:
     def frames(self, count: int) -> np.ndarray:
         return np.array([self.frame() for _ in range(count)], dtype=np.float32).reshape(count, 2)
 
+    def control_change(self, number: int, value: int) -> None:
+        """f0 and loudness follow notes only."""
+
+
+class ParameterTracker:
+    """MIDI notes and controllers -> frames of ``[c_1 .. c_k, pitch, onset]``: the values of the
+    CC ``controllers`` scaled to [0, 1] (``initial`` until one arrives), the MIDI key of the
+    newest held note (last-note priority; it stays on the last note through rests) and 1 on the
+    frame a note starts (0 elsewhere). For models played by continuous parameters and one-shot
+    notes (the Sound Model Factory: CC 1 and 2 are its x and y); a note-off starts nothing and
+    stops nothing, a one-shot rings out."""
+
+    def __init__(self, sample_rate: int, hop: int, controllers: tuple[int, ...] = (1, 2), initial: float = 0.5,
+                 first_pitch: float = 60.0):
+        self.sample_rate, self.hop = sample_rate, hop
+        self.controllers = tuple(controllers)
+        self.width = len(self.controllers) + 2
+        self.initial, self.first_pitch = initial, first_pitch
+        self.reset()
+
+    def reset(self) -> None:
+        self.held: list[int] = []
+        self.values = [self.initial] * len(self.controllers)
+        self.pitch, self.onset = self.first_pitch, False
+
+    @property
+    def f0(self) -> float:
+        return float(midi_to_hz(self.pitch))
+
+    @f0.setter
+    def f0(self, hz: float) -> None:  # where a player starts: on the first note's pitch
+        self.pitch = 69 + 12 * math.log2(hz / 440)
+
+    def note_on(self, pitch: int, velocity: int) -> None:
+        if velocity <= 0:
+            self.note_off(pitch)
+            return
+        self.held = [p for p in self.held if p != pitch] + [pitch]
+        self.onset = True
+
+    def note_off(self, pitch: int) -> None:
+        self.held = [p for p in self.held if p != pitch]
+
+    def control_change(self, number: int, value: int) -> None:
+        if number in self.controllers:
+            self.values[self.controllers.index(number)] = min(max(value, 0), 127) / 127
+
+    def frame(self) -> tuple[float, ...]:
+        if self.held:
+            self.pitch = float(self.held[-1])
+        onset, self.onset = self.onset, False
+        return (*self.values, self.pitch, 1.0 if onset else 0.0)
+
+    def frames(self, count: int) -> np.ndarray:
+        return np.array([self.frame() for _ in range(count)], dtype=np.float32).reshape(count, self.width)
+
+
+def score_controls(score: symusic.Score, numbers: tuple[int, ...]) -> list[tuple[float, int, int, int]]:
+    """Controller events ``(seconds, 2, number, value)`` of a score for the CC ``numbers``, in time order."""
+    if not numbers:
+        return []
+    seconds = score.to("second")
+    return sorted((c.time, 2, c.number, c.value) for track in seconds.tracks for c in track.controls
+                  if c.number in numbers)
+
 
 def score_events(score: symusic.Score) -> list[tuple[int, int, int, int]]:
     """Note events ``(sample_time, kind, pitch, velocity)`` of a score's pitched tracks in time
@@ -113,14 +181,18 @@ def score_events(score: symusic.Score) -> list[tuple[int, int, int, int]]:
 
 
 class ScoreControls:
-    """A score's note events fed to a :class:`NoteTracker` block by block, as a live player
-    would: an event takes effect at the first frame at or after its time."""
+    """A score's note events (and the controllers the tracker follows) fed to a
+    :class:`NoteTracker` or :class:`ParameterTracker` block by block, as a live player would:
+    an event takes effect at the first frame at or after its time."""
 
     def __init__(self, score: symusic.Score, tracker: NoteTracker, tail_seconds: float = 1.0):
         self.tracker = tracker
         hop_seconds = tracker.hop / tracker.sample_rate
         self.events = [(math.ceil(t / hop_seconds - 1e-9), kind, pitch, vel)
                        for t, kind, pitch, vel in score_events(score)]
+        controls = [(math.ceil(t / hop_seconds - 1e-9), kind, number, value)
+                    for t, kind, number, value in score_controls(score, tracker.controllers)]
+        self._queue = sorted(self.events + controls)  # notes and controllers, in time order
         end = max((e[0] for e in self.events), default=0)
         self.total_frames = end + int(math.ceil(tail_seconds / hop_seconds))
         self.reset()
@@ -133,12 +205,15 @@ class ScoreControls:
         self.position, self.next_event = 0, 0
 
     def read(self, count: int) -> np.ndarray:
-        """The next ``count`` frames ``[count, 2]`` (f0, loudness)."""
-        out = np.empty((count, 2), np.float32)
+        """The next ``count`` frames ``[count, tracker.width]`` ((f0, loudness) for a NoteTracker)."""
+        out = np.empty((count, self.tracker.width), np.float32)
         for i in range(count):
-            while self.next_event < len(self.events) and self.events[self.next_event][0] <= self.position:
-                _, kind, pitch, velocity = self.events[self.next_event]
-                (self.tracker.note_on(pitch, velocity) if kind else self.tracker.note_off(pitch))
+            while self.next_event < len(self._queue) and self._queue[self.next_event][0] <= self.position:
+                _, kind, pitch, velocity = self._queue[self.next_event]
+                if kind == 2:
+                    self.tracker.control_change(pitch, velocity)
+                else:
+                    (self.tracker.note_on(pitch, velocity) if kind else self.tracker.note_off(pitch))
                 self.next_event += 1
             out[i] = self.tracker.frame()
             self.position += 1

@@ -1,4 +1,4 @@
-"""The studio's page: Generate, Audio, Latent and Train tabs over the registry and the Generator API.
+"""The studio's page: Generate, Audio, Latent, Vamp and Train tabs over the registry and the Generator API.
 
 Thin by design: every control comes from a model's dataclasses (see
 :mod:`cadenza.studio.controls`), every action is a call on the Gradio-free
@@ -26,10 +26,14 @@ from cadenza.studio.service import (
     LATENT_SECONDS,
     LATENT_SLIDERS,
     MAX_PIECES,
+    MAX_VAMP_STEPS,
     NO_LATENT,
     NO_TIMBRE,
+    NO_VAMP,
     SLOTS,
     TRAIN_MINUTES,
+    VAMP_SECONDS,
+    VAMP_STEPS,
     Studio,
     finish_take,
     warm_up,
@@ -65,15 +69,18 @@ def _split_options(mc: ModelControls, options: dict) -> tuple[dict, dict]:
 
 def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | None = None,
               session_root: str | os.PathLike | None = None, train_minutes: float = TRAIN_MINUTES,
-              corpora: dict[str, str] | None = None):
+              corpora: dict[str, str] | None = None, pretrained: str | os.PathLike | None = None):
     """The Gradio Blocks of the studio (call ``.launch`` or use :func:`launch`).
 
     ``references`` and ``corpora`` map labels to corpus names or folders (default:
-    the embedded corpora); ``session_root`` holds the per-session folders.
+    the embedded corpora); ``session_root`` holds the per-session folders;
+    ``pretrained`` is the folder of shipped runs (default: the package's).
     """
     import gradio as gr
 
-    studio = Studio(runs, references, session_root, train_minutes, corpora)
+    from cadenza.models.audio.maskgit_masks import GRAMMAR
+
+    studio = Studio(runs, references, session_root, train_minutes, corpora, pretrained)
     threading.Thread(target=warm_up, args=(studio.sessions.new_folder("warmup", "take"),), daemon=True).start()
     runs_now = list(ss.list_runs(studio.runs))
     controls: dict[str, ModelControls] = {}
@@ -173,6 +180,38 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 with gr.Column():
                     latent_status = gr.Markdown()
                     latent_audio = gr.Audio(label="Decoded", type="filepath", interactive=False)
+
+        # --- Vamp ----------------------------------------------------------------------
+        with gr.Tab("Vamp"):
+            vamp_choices = studio.vamp_runs()
+            vamp_note = gr.Markdown("" if vamp_choices else NO_VAMP)
+            with gr.Row():
+                with gr.Column():
+                    vamp_run = gr.Dropdown(choices=vamp_choices, value=vamp_choices[0] if vamp_choices else None,
+                                           label="Masked token model (maskgit runs)")
+                    vamp_source = gr.Audio(label=f"Recording to vamp on (optional: without one, generate from "
+                                                 f"nothing; up to {ss.MAX_AUDIO_SECONDS:.0f} s, "
+                                                 f"{ss.MAX_UPLOAD_BYTES // 2**20} MB)",
+                                           type="filepath", sources=["upload"])
+                    vamp_mask = gr.Textbox(value="periodic:7", placeholder=GRAMMAR, label="Mask",
+                                           info=f"Tokens kept from the recording: {GRAMMAR}.")
+                    vamp_steps = gr.Slider(4, MAX_VAMP_STEPS, value=VAMP_STEPS, step=1, label="steps",
+                                           info="Decoding steps a window: more is slower and usually better.")
+                    with gr.Row():
+                        vamp_seed = gr.Number(0, precision=0, label="seed", info="Same seed, same vamp.")
+                        vamp_temperature = gr.Number(1.0, label="temperature",
+                                                     info="Below 1 is more conservative.")
+                        vamp_seconds = gr.Number(None, label="seconds",
+                                                 info=f"Empty: the recording's length ({VAMP_SECONDS:g} s from "
+                                                      "nothing); longer continues after it.")
+                    vamp_loop = gr.Checkbox(False, label="loop",
+                                            info="Longer than the recording: repeat it with variations.")
+                    vamp_button = gr.Button("Vamp", variant="primary")
+                with gr.Column():
+                    vamp_status = gr.Markdown()
+                    vamp_audio = gr.Audio(label="Vamp", type="filepath", interactive=False)
+                    vamp_image = gr.Image(label="Mask over the waveform (shaded: kept from the recording)",
+                                          type="filepath", interactive=False)
 
         # --- Train ---------------------------------------------------------------------
         with gr.Tab("Train"):
@@ -364,6 +403,28 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
 
         refresh.click(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
         demo.load(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
+
+        def run_vamp(run_value, source_value, mask_value, steps_value, seed_value, temperature_value,
+                     seconds_value, loop_value, request: gr.Request):
+            try:
+                result = studio.vamp(_session(request), run_value, source_value, mask_value, steps_value,
+                                     seed_value, temperature_value, seconds_value, bool(loop_value))
+            except Exception as exc:
+                return ss.message(exc), None, None
+            return result["status"], result["audio"], result["image"]
+
+        vamp_button.click(run_vamp, inputs=[vamp_run, vamp_source, vamp_mask, vamp_steps, vamp_seed,
+                                            vamp_temperature, vamp_seconds, vamp_loop],
+                          outputs=[vamp_status, vamp_audio, vamp_image], concurrency_limit=1,
+                          concurrency_id="vamp", api_name="vamp")
+
+        def refresh_vamp(run_value):
+            runs_now = studio.vamp_runs()
+            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
+                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_VAMP)
+
+        refresh.click(refresh_vamp, inputs=vamp_run, outputs=[vamp_run, vamp_note], api_visibility="private")
+        demo.load(refresh_vamp, inputs=vamp_run, outputs=[vamp_run, vamp_note], api_visibility="private")
 
         def pick_train_model(name, data):
             return ([gr.update(visible=n_ == name) for n_ in train_controls]

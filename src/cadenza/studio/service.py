@@ -5,7 +5,10 @@ it directly.
 """
 
 import dataclasses
+import math
 import os
+import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -31,6 +34,12 @@ LATENT_RANGE = 3.0  # a slider's reach, in standard deviations either way
 LATENT_SECONDS = 4.0  # how long the latent's mean plays when no recording is given
 NO_LATENT = ("No latent model yet: train one with `cadenza train vae --data violin --out runs/vae` "
              "(or in the Train tab), then press Refresh.")
+VAMP_SECONDS = 4.0  # how long a generation from nothing lasts when no length is given
+VAMP_STEPS = 12  # decoding steps a window, by default
+MAX_VAMP_STEPS = 36  # the Vamp tab's slider goes up to this
+MAX_TEMPERATURE = 100.0
+NO_VAMP = ("No maskgit model yet: train one with `cadenza train maskgit --data violin --out runs/vamp` "
+           "(or in the Train tab), then press Refresh.")
 COMPARE_METRICS = ("pitch_entropy", "pitch_class_entropy", "pitch_in_scale_rate", "mean_interval",
                    "notes_per_bar", "empty_beat_rate")
 
@@ -41,10 +50,12 @@ class Studio:
 
     def __init__(self, runs: str | os.PathLike = "runs", references: dict[str, str] | None = None,
                  session_root: str | os.PathLike | None = None, train_minutes: float = TRAIN_MINUTES,
-                 corpora: dict[str, str] | None = None):
-        from cadenza.models.base import available
+                 corpora: dict[str, str] | None = None, pretrained: str | os.PathLike | None = None):
+        from cadenza.models.base import available, pretrained_dir
 
         self.runs = Path(runs).resolve()
+        # the runs shipped in the package, offered as pretrained/NAME where a tab takes them (Vamp)
+        self.pretrained = Path(pretrained if pretrained is not None else pretrained_dir()).resolve()
         self.sessions = ss.Sessions(session_root)
         self.models = available()
         self.references = references if references is not None else default_references()
@@ -86,7 +97,7 @@ class Studio:
         """
         from cadenza.models.base import load
 
-        path = ss.run_path(self.runs, name)
+        path = self.run_dir(name)
         with self._lock:
             run_lock = self._run_locks.setdefault(name, threading.Lock())
         with run_lock:
@@ -105,6 +116,17 @@ class Studio:
                 while len(self._loaded) > 4:
                     self._loaded.pop(next(iter(self._loaded)))
             return model
+
+    def shipped_runs(self) -> dict[str, str]:
+        """``pretrained/NAME`` -> model name for every run shipped in the package."""
+        return {f"pretrained/{name}": model for name, model in ss.list_runs(self.pretrained).items()}
+
+    def run_dir(self, name: str) -> Path:
+        """The folder of run ``name``: a run in the runs folder, or a shipped ``pretrained/NAME``
+        (only names listed there: nothing from the page is used as a path)."""
+        if name.startswith("pretrained/") and name in self.shipped_runs():
+            return self.pretrained / name.partition("/")[2]
+        return ss.run_path(self.runs, name)
 
     def reference(self, label: str):
         from cadenza.evaluate import Reference
@@ -177,7 +199,6 @@ class Studio:
         """Transform an uploaded recording with a transfer run; ``options`` are its
         ``TransferOptions``. The page's sliders (:data:`PAGE_TRANSFER_CONTROLS`) apply where
         the model declares them; any other name it does not declare is refused."""
-        from cadenza.audio.io import Audio
         from cadenza.models.abilities import Transfer
         from cadenza.utils import one_thread
 
@@ -185,12 +206,7 @@ class Studio:
             raise CadenzaError(NO_TIMBRE if not self.timbre_runs() else "choose a timbre model")
         if upload is None:
             raise CadenzaError("upload a recording first")
-        folder = self.sessions.folder(session)
-        path = ss.take_upload(upload, folder, ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES, "recording")
-        try:  # the length comes from the file's header: a longer one is never decoded
-            audio = Audio.read(path, max_seconds=ss.MAX_AUDIO_SECONDS)
-        except CadenzaError as exc:
-            raise CadenzaError(f"recording: {str(exc).split(': ', 1)[-1]}") from None
+        audio = self._recording(session, upload)
         model = self.load_run(timbre)
         if not isinstance(model, Transfer):
             raise CadenzaError(f"{timbre} is a {model.name} run: it cannot transfer timbre")
@@ -256,7 +272,6 @@ class Studio:
 
     def _latent_of(self, session: str | None, run: str, model, upload):
         """The latent of an upload, encoded once a session, run and file (the sliders re-render often)."""
-        from cadenza.audio.io import Audio
         from cadenza.models.latent import encode
 
         source = Path(upload if isinstance(upload, (str, os.PathLike)) else getattr(upload, "name", ""))
@@ -269,18 +284,107 @@ class Studio:
         with self._lock:
             if key in self._latents:
                 return self._latents[key]
-        path = ss.take_upload(upload, self.sessions.folder(session), ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES,
-                              "recording")
-        try:  # the length comes from the file's header: a longer one is never decoded
-            audio = Audio.read(path, max_seconds=ss.MAX_AUDIO_SECONDS)
-        except CadenzaError as exc:
-            raise CadenzaError(f"recording: {str(exc).split(': ', 1)[-1]}") from None
-        z = encode(model, audio, "recording")
+        z = encode(model, self._recording(session, upload), "recording")
         with self._lock:
             self._latents[key] = z
             while len(self._latents) > 16:  # latents are small; a few sessions' worth is plenty
                 self._latents.pop(next(iter(self._latents)))
         return z
+
+    # --- vamp ------------------------------------------------------------------------
+
+    def vamp_runs(self) -> list[str]:
+        """Masked token model runs (maskgit): the runs folder's, then the shipped ones
+        (``pretrained/vamp``)."""
+        found = {**ss.list_runs(self.runs), **self.shipped_runs()}
+        return [name for name, model in found.items() if model == "maskgit" and model in self.models]
+
+    def vamp(self, session: str | None, run: str, upload, mask: str = "periodic:7", steps=VAMP_STEPS, seed=0,
+             temperature=1.0, seconds=None, loop: bool = False) -> dict:
+        """Vamp an uploaded recording with maskgit run ``run`` (``MaskGIT.prompt``: the tokens
+        ``mask`` keeps come from the recording, the rest are generated), or without one generate
+        ``seconds`` (default :data:`VAMP_SECONDS`) from nothing. Writes the audio and a PNG of the
+        mask over the waveform (the recording's, or the output's from nothing) into a new session
+        folder, only once both are made. Returns ``audio`` and ``image`` paths, ``kept`` (the share
+        of tokens kept, from the mask array), ``notes`` and a one-line ``status``."""
+        import numpy as np
+
+        from cadenza.audio.io import Audio
+        from cadenza.models.audio.maskgit_masks import parse, plot_mask
+        from cadenza.utils import one_thread
+
+        choices = self.vamp_runs()
+        if not run:
+            raise CadenzaError(NO_VAMP if not choices else "choose a maskgit model")
+        if run not in choices:
+            other = {**ss.list_runs(self.runs), **self.shipped_runs()}.get(run)
+            raise CadenzaError(f"{run} is a {other} run: vamping needs a maskgit run" if other
+                               else f"no run called {run!r} in the runs folder")
+        steps = whole_number(steps if steps is not None else VAMP_STEPS, "steps", 1, MAX_VAMP_STEPS)
+        seed = whole_number(seed or 0, "seed", SEED.min, SEED.max)
+        temperature = bounded_number(1.0 if temperature is None else temperature, "temperature", MAX_TEMPERATURE)
+        seconds = bounded_number(seconds, "seconds", ss.MAX_AUDIO_SECONDS) if seconds else None
+        parse(mask)  # a bad mask fails before the upload is read or the model loads
+        rules = [part.strip().lower() for part in re.split(r"[+,]", mask)]
+        decoding = dict(steps=steps, temperature=temperature, progress=False)
+        if upload is not None:
+            audio = self._recording(session, upload)
+            model = self._vamp_model(run)
+            try:
+                with one_thread():
+                    prompt = model.prompt(audio, mask, seconds, bool(loop))
+                    filled = model.vamp_tokens(prompt.tokens, prompt.keep, seed=seed, **decoding)
+                    out = model.decode_tokens(filled, prompt.samples)
+            except CadenzaError as exc:
+                text = str(exc)
+                raise CadenzaError("recording" + text[len("input audio"):] if text.startswith("input audio")
+                                   else text) from None
+            keep, heard, notes = prompt.keep, prompt.audio, list(prompt.notes)
+            kept = float(keep.mean())
+            status = (f"Vamped with {run}, seed {seed}: kept {kept:.0%} of the tokens ({' + '.join(rules)}), "
+                      f"generated the rest in {steps} steps a window")
+        else:
+            model = self._vamp_model(run)
+            seconds = seconds or VAMP_SECONDS
+            frames = max(1, math.ceil(seconds * model.frame_rate))
+            with one_thread():
+                (out,) = model.generate(n=1, seed=seed, length=frames, **decoding)
+            out = Audio(out.samples[:, :int(round(seconds * out.sample_rate))], out.sample_rate)
+            keep, heard, notes = np.zeros((model.config.codebooks, frames), bool), out, []
+            kept = 0.0
+            status = (f"Generated {out.seconds:.1f} s from nothing with {run}, seed {seed}, in {steps} steps a "
+                      "window (no recording: the mask has nothing to keep)")
+        stem = f"{run.replace('/', '-')}-s{seed}"
+        folder = self.sessions.new_folder(session, "vamp")
+        try:  # both files or neither
+            title = (f"kept {kept:.0%} of the tokens: {' + '.join(rules)}" if upload is not None
+                     else "generated from nothing: no token kept")
+            image = plot_mask(keep, model.frame_rate, folder / f"{stem}-mask.png", heard.samples[0],
+                              heard.sample_rate, title)
+            written = out.write(folder / f"{stem}.wav")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        status = "; ".join([status, *notes]) + "."
+        return {"audio": str(written), "image": str(image), "kept": kept, "notes": notes, "status": status}
+
+    def _vamp_model(self, run: str):
+        model = self.load_run(run)
+        if getattr(model, "name", None) != "maskgit":  # the folder changed since it was listed
+            raise CadenzaError(f"{run} is a {model.name} run: vamping needs a maskgit run")
+        return model
+
+    def _recording(self, session: str | None, upload):
+        """An uploaded recording, checked and copied into the session folder, then read; one line
+        starting "recording:" for a file that is too big, too long or not audio."""
+        from cadenza.audio.io import Audio
+
+        path = ss.take_upload(upload, self.sessions.folder(session), ss.AUDIO_SUFFIXES, ss.MAX_UPLOAD_BYTES,
+                              "recording")
+        try:  # the length comes from the file's header: a longer one is never decoded
+            return Audio.read(path, max_seconds=ss.MAX_AUDIO_SECONDS)
+        except CadenzaError as exc:
+            raise CadenzaError(f"recording: {str(exc).split(': ', 1)[-1]}") from None
 
     # --- train -----------------------------------------------------------------------
 
@@ -374,10 +478,19 @@ def whole_number(value, what: str, low: int, high: int) -> int:
     return int(number)
 
 
+def bounded_number(value, what: str, high: float) -> float:
+    """``value`` as a finite number above 0 and at most ``high``, or one clear error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CadenzaError(f"{what}: a number, got {value!r}") from None
+    if not (math.isfinite(number) and 0 < number <= high):
+        raise CadenzaError(f"{what}: choose a number above 0 and at most {high:g}, got {value!r}")
+    return number
+
+
 def latent_slider(value, index: int) -> float:
     """Slider ``index``'s value in standard deviations, within :data:`LATENT_RANGE`, or one clear error."""
-    import math
-
     try:
         number = float(value if value is not None else 0.0)
     except (TypeError, ValueError):
@@ -430,8 +543,6 @@ def check_sizes(model, config: dict, sampling: dict) -> None:
 
 
 def _round(value) -> float | None:
-    import math
-
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return round(float(value), 3)

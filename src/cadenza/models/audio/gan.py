@@ -222,7 +222,7 @@ class GAN(AudioModel):
         z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.config.latent))
         classes = torch.full((len(z),), index, dtype=torch.long)
         instruments = torch.full((len(z),), instrument, dtype=torch.long) if instrument is not None else None
-        return self.net_(z, classes, instruments).numpy()
+        return self.net_.to_audio(self.net_(z, classes, instruments)).numpy()
 
     def latent_of(self, seed: int) -> np.ndarray:
         """The latent vector of ``seed`` ``[latent]`` (a standard normal draw)."""

@@ -83,6 +83,14 @@ class Generator(nn.Module):
     def samples(self) -> int:
         return START_FRAMES * STRIDE ** len(self.ups)
 
+    def represent(self, audio: torch.Tensor) -> torch.Tensor:
+        """Real sounds as the critic sees them (a waveform GAN: as they are)."""
+        return audio
+
+    def to_audio(self, output: torch.Tensor) -> torch.Tensor:
+        """The generator's output as sound (a waveform GAN: as it is)."""
+        return output
+
     def forward(self, z: torch.Tensor, pitch: torch.Tensor, instrument: torch.Tensor | None = None) -> torch.Tensor:
         x = torch.cat([z, self.conditioning.one_hot(pitch, instrument)], dim=1)  # [B, latent + classes]
         x = F.relu(self.dense(x)).reshape(len(z), self.start_channels, START_FRAMES)  # [B, C, 16]

@@ -83,16 +83,17 @@ class GANSystem(System):
         return loss
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        mix = torch.rand(len(real), 1, device=real.device)
-        points = (mix * real + (1 - mix) * fake).requires_grad_(True)  # [B, T]
+        mix = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
+        points = (mix * real + (1 - mix) * fake).requires_grad_(True)  # [B, T] or [B, F, T]
         score = self.discriminator(points).score
         (grad,) = torch.autograd.grad(score.sum(), points, create_graph=True)
-        return ((grad.norm(dim=1) - 1) ** 2).mean()
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def training_step(self, batch, _):
         generator_opt, critic_opt = self.optimizers()
         c = self.config
-        real, pitch, instrument = batch["audio"], batch["pitch"], batch.get("instrument")
+        real = self.model.represent(batch["audio"])  # what the critic judges: the waveform, or its spectrogram
+        pitch, instrument = batch["pitch"], batch.get("instrument")
         z = torch.randn(len(real), c.latent, device=real.device)
         fake = self.model(z, pitch, instrument)
 
@@ -126,7 +127,7 @@ class GANSystem(System):
             fake = self.model(z, batch["pitch"], batch.get("instrument"))
             rate = self.config.sample_rate
             self._valid_real.append(logmel_features(batch["audio"], rate).cpu())
-            self._valid_fake.append(logmel_features(fake, rate).cpu())
+            self._valid_fake.append(logmel_features(self.model.to_audio(fake), rate).cpu())
             # the pitch the critic hears in the averaged generator's notes: a second quality signal
             accuracy = (self.discriminator(fake).pitch_logits.argmax(1) == batch["pitch"]).float().mean()
             self.log("valid_pitch_accuracy", accuracy, on_epoch=True)

@@ -125,6 +125,17 @@ class VampOptions(Decoding):
                                "with variations) rather than continue after it.")
 
 
+@dataclass
+class Prompt:
+    """What a vamp starts from (:meth:`MaskGIT.prompt`)."""
+
+    tokens: np.ndarray  # [codebooks, frames] of the input (0 where nothing is kept)
+    keep: np.ndarray  # [codebooks, frames] booleans: True where the input's token is kept
+    samples: int  # of the output
+    audio: Audio  # the input as the codec hears it: mono at its rate, cut to the output's length
+    notes: list[str]
+
+
 @register
 class MaskGIT(AudioModel, Transfer):
     """MaskGIT/VampNet masked codec-token transformer: vamps, inpaints, continues and loops audio.
@@ -404,8 +415,9 @@ class MaskGIT(AudioModel, Transfer):
         with one_thread(), progress_bar(shape[1], f"{self.name}: {shape[1]} frames", o.progress) as advance:
             return self._fill(np.where(keep, tokens, 0), keep, generator, self._decoding(o), advance)
 
-    def _decode(self, tokens: np.ndarray, samples: int | None = None) -> Audio:
-        audio = self.codec_.decode(tokens)
+    def decode_tokens(self, tokens: np.ndarray, samples: int | None = None) -> Audio:
+        """The codec's audio of ``tokens`` ``[codebooks, frames]``, cut to ``samples``."""
+        audio = self.codec.decode(tokens)
         return audio if samples is None else Audio(audio.samples[:, :samples], audio.sample_rate)
 
     def _generate_many(self, rngs, options):
@@ -419,8 +431,8 @@ class MaskGIT(AudioModel, Transfer):
             for rng in rngs:
                 generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
                 empty = np.zeros((self.config.codebooks, frames), np.int64)
-                pieces.append(self._decode(self._fill(empty, np.zeros_like(empty, bool), generator, decoding,
-                                                      advance)))
+                filled = self._fill(empty, np.zeros_like(empty, bool), generator, decoding, advance)
+                pieces.append(self.decode_tokens(filled))
         return pieces
 
     # --- prompts ---------------------------------------------------------------------------
@@ -450,25 +462,28 @@ class MaskGIT(AudioModel, Transfer):
         window by window (VampNet's looping)."""
         return self.vamp(audio, mask=mask, seed=seed, seconds=seconds, loop=True, **options)
 
-    def transfer(self, audio: Audio, seed: int = 0, **options) -> tuple[Audio, list[str]]:
-        """Vamping as a transfer (``cadenza transfer``, the studio): the output and notes."""
+    def prompt(self, audio: Audio, mask: str = "periodic:7", seconds: float | None = None,
+               loop: bool = False) -> Prompt:
+        """The prompt of a vamp: ``audio``'s tokens and the ``keep`` array ``mask`` makes of them,
+        laid out to ``seconds`` (default: the input's length; longer continues after the input
+        or, with ``loop``, repeats it; shorter keeps its start), or one clear error (a bad mask,
+        one that keeps every token or, unless it says none, no token). :meth:`transfer` vamps it."""
         from cadenza.models.audio.maskgit_masks import build, check_prompt, parse
 
         self._check_fitted()
-        o = build_dataclass(VampOptions, options, "vamp option")
-        parse(o.mask)  # a bad mask fails before any work
+        parse(mask)  # a bad mask fails before any work
         audio, notes = self._prepare(audio)
         codec, k = self.codec, self.config.codebooks
-        samples = len(audio) if o.seconds is None else int(round(o.seconds * self.sample_rate))
+        samples = len(audio) if seconds is None else int(round(seconds * self.sample_rate))
         if samples < len(audio):  # a shorter output: the start of the input, masked as a whole
             audio = self._prepare(Audio(audio.samples[:, :samples], audio.sample_rate))[0]
         tokens = np.asarray(codec.encode(audio))[:k].astype(np.int64)  # [k, frames]
         frames = tokens.shape[1]
-        keep = build(o.mask, k, frames, codec.frame_rate, audio.samples[0], audio.sample_rate)
+        keep = build(mask, k, frames, codec.frame_rate, audio.samples[0], audio.sample_rate)
         total = max(1, math.ceil(samples / codec.frame_samples))
         if total <= frames:
             tokens, keep = tokens[:, :total], keep[:, :total]
-        elif o.loop:
+        elif loop:
             repeats = math.ceil(total / frames)
             tokens, keep = np.tile(tokens, repeats)[:, :total], np.tile(keep, repeats)[:, :total]
             notes.append(f"looped the input {total / frames:.1f} times")
@@ -476,11 +491,18 @@ class MaskGIT(AudioModel, Transfer):
             tokens = np.pad(tokens, ((0, 0), (0, total - frames)))
             keep = np.pad(keep, ((0, 0), (0, total - frames)))
             notes.append(f"continued {(total - frames) / codec.frame_rate:.1f} s after the input")
-        check_prompt(o.mask, keep)
-        notes.append(f"kept {keep.mean():.0%} of the tokens ({o.mask}), generated the rest in {o.steps} steps "
-                     f"a window")
-        filled = self.vamp_tokens(tokens, keep, seed=seed, **options)
-        return self._decode(filled, samples), notes
+        check_prompt(mask, keep)
+        return Prompt(tokens, keep, samples, audio, notes)
+
+    def transfer(self, audio: Audio, seed: int = 0, **options) -> tuple[Audio, list[str]]:
+        """Vamping as a transfer (``cadenza transfer``, the studio): the output and notes."""
+        self._check_fitted()
+        o = build_dataclass(VampOptions, options, "vamp option")
+        prompt = self.prompt(audio, o.mask, o.seconds, o.loop)
+        notes = prompt.notes + [f"kept {prompt.keep.mean():.0%} of the tokens ({o.mask}), generated the rest in "
+                                f"{o.steps} steps a window"]
+        filled = self.vamp_tokens(prompt.tokens, prompt.keep, seed=seed, **options)
+        return self.decode_tokens(filled, prompt.samples), notes
 
     # --- evaluation ------------------------------------------------------------------------
 

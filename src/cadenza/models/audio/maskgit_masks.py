@@ -188,3 +188,74 @@ def onset_frames(audio: np.ndarray, sample_rate: int, frame_rate: float, frames:
     """The token frames (of ``frame_rate`` a second) where onsets fall, within ``frames``."""
     found = np.round(onset_times(audio, sample_rate) * frame_rate).astype(int)
     return np.unique(found[(found >= 0) & (found < frames)])
+
+
+# --- the picture ---------------------------------------------------------------------------
+
+PLOT_COLUMNS = 2000  # the waveform is drawn as this many min/max columns at most, however long
+
+
+def kept_runs(row: np.ndarray) -> np.ndarray:
+    """``[runs, 2]`` start and end (exclusive) frames of each stretch of True in ``row``."""
+    edges = np.diff(np.concatenate([[0], np.asarray(row, np.int8), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+
+
+def plot_mask(keep: np.ndarray, frame_rate: float, path, audio: np.ndarray | None = None,
+              sample_rate: int | None = None, title: str | None = None):
+    """A PNG of a prompt: the waveform of ``audio`` (mono samples at ``sample_rate``) with the
+    frames ``keep`` ``[codebooks, frames]`` keeps shaded; one band a codebook (the first at the
+    top) when the codebooks are kept differently, one band over the whole height otherwise.
+    Drawn with matplotlib's object API (no pyplot state: safe from the studio's threads)."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from cadenza.utils import atomic_path
+
+    keep = np.asarray(keep, bool)
+    codebooks, frames = keep.shape
+    seconds = frames / frame_rate
+    fig = Figure(figsize=(9, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    peak = 1.0
+    if audio is not None and sample_rate and len(audio):
+        signal = np.asarray(audio, np.float32).reshape(-1)
+        signal = np.where(np.isfinite(signal), signal, 0)
+        columns = min(len(signal), PLOT_COLUMNS)
+        cut = np.array_split(signal, columns)
+        low = np.array([c.min() for c in cut])
+        high = np.array([c.max() for c in cut])
+        edges = np.cumsum([0] + [len(c) for c in cut[:-1]]) / sample_rate
+        ax.fill_between(edges, low, high, step="post", color="tab:blue", alpha=0.8, linewidth=0.6, zorder=2)
+        peak = max(float(np.abs(signal).max()), 1e-3)
+    lim = 1.1 * peak
+    rows = [keep[0]] if (keep == keep[:1]).all() else list(keep)
+    height = 2 * lim / len(rows)
+    for index, row in enumerate(rows):
+        runs = kept_runs(row) / frame_rate
+        bottom = lim - (index + 1) * height
+        ax.broken_barh([(start, end - start) for start, end in runs], (bottom, height), facecolor="tab:orange",
+                       alpha=0.35, linewidth=0, zorder=1)
+        if len(rows) > 1:
+            ax.text(1.005, 1 - (index + 0.5) / len(rows), f"cb {index + 1}", transform=ax.transAxes,
+                    fontsize=7, va="center")
+            if index:
+                ax.axhline(bottom + height, color="grey", linewidth=0.4, zorder=1)
+    ax.set_xlim(0, seconds)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("seconds")
+    ax.set_yticks([])
+    ax.set_title(title or f"kept {keep.mean():.0%} of the tokens", fontsize=10, loc="left")
+    ax.legend(handles=[Patch(facecolor="tab:orange", alpha=0.35, label="kept from the input"),
+                       Patch(facecolor="white", edgecolor="grey", label="generated")],
+              loc="lower right", bbox_to_anchor=(1, 1), ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path

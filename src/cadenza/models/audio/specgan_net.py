@@ -1,0 +1,129 @@
+"""The spectrogram GAN's networks: a 2-D DCGAN generator of normalised log-magnitude spectrograms
+(turned into sound by Griffin-Lim) and a 2-D critic with the auxiliary pitch classifier.
+
+Donahue, McAuley & Puckette 2019, "Adversarial Audio Synthesis" (SpecGAN,
+https://arxiv.org/abs/1802.04208): the STFT of a 16 kHz sound with 16 ms
+windows and 8 ms hops (``n_fft`` 256, ``hop`` 128) without its Nyquist bin is
+a 128 x 128 image; its log magnitude is normalised bin by bin to zero mean and
+unit spread over the training set, clipped at 3 spreads and scaled to
+[-1, 1]. DCGAN (5 x 5 kernels, stride 2) generates and judges that image;
+16 iterations of Griffin-Lim turn a generated magnitude back into a waveform.
+The conditioning (one-hot pitch and instrument in, class heads out) is
+:mod:`cadenza.models.audio.gan_net`'s.
+
+Shapes: latents ``[batch, latent]``, class indices ``[batch]``, spectrograms
+``[batch, bins, frames]`` with ``bins = hop`` and ``frames = 4 * 2^layers``,
+audio ``[batch, frames * hop]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cadenza.audio.dsp import griffin_lim
+from cadenza.models.audio.gan_net import SLOPE, Conditioning, Judgement
+
+START_FRAMES = 4
+CLIP = 3.0  # spreads: SpecGAN clips the normalised log magnitude here and scales it to [-1, 1]
+FLOOR = 1e-6  # added to magnitudes before the log
+
+
+class Spectrogram(nn.Module):
+    """Audio <-> SpecGAN's normalised log-magnitude image, with the per-bin statistics of the training
+    set as buffers (so they are saved with the weights)."""
+
+    def __init__(self, hop: int, frames: int, griffin_lim_iterations: int = 16):
+        super().__init__()
+        self.hop, self.frames, self.iterations = hop, frames, griffin_lim_iterations
+        self.register_buffer("mean", torch.zeros(hop))
+        self.register_buffer("std", torch.ones(hop))
+
+    @property
+    def n_fft(self) -> int:
+        return 2 * self.hop
+
+    def log_magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        """``[B, frames * hop]`` -> ``[B, bins, frames]`` log magnitudes (the Nyquist bin and the
+        centred STFT's extra last frame dropped)."""
+        window = torch.hann_window(self.n_fft, dtype=audio.dtype, device=audio.device)
+        spec = torch.stft(audio, self.n_fft, self.hop, window=window, return_complex=True)
+        return torch.log(spec.abs()[:, : self.hop, : self.frames] + FLOOR)
+
+    def fit(self, audio: torch.Tensor) -> None:
+        """Set the per-bin statistics from training sounds ``[N, samples]``."""
+        log = self.log_magnitude(audio)  # [N, bins, frames]
+        self.mean.copy_(log.mean(dim=(0, 2)))
+        self.std.copy_(log.std(dim=(0, 2)).clamp_min(1e-3))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio -> the image in [-1, 1] that the critic judges."""
+        z = (self.log_magnitude(audio) - self.mean[:, None]) / self.std[:, None]
+        return z.clamp(-CLIP, CLIP) / CLIP
+
+    def to_audio(self, image: torch.Tensor) -> torch.Tensor:
+        """The image back to magnitudes (a zero Nyquist bin, the last frame repeated) and through
+        Griffin-Lim to ``[B, frames * hop]``."""
+        magnitude = torch.exp(image * CLIP * self.std[:, None] + self.mean[:, None]) - FLOOR
+        magnitude = F.pad(magnitude.clamp_min(0), (0, 1), mode="replicate")  # [B, bins, frames + 1]
+        magnitude = F.pad(magnitude, (0, 0, 0, 1))  # [B, bins + 1, frames + 1]
+        return griffin_lim(magnitude, self.n_fft, self.hop, self.iterations, length=self.frames * self.hop)
+
+
+class SpecGenerator(nn.Module):
+    """``(z, pitch, instrument)`` -> a normalised log-magnitude image ``[B, hop, 4 * 2^layers]`` in [-1, 1]."""
+
+    def __init__(self, latent: int, width: int, layers: int, hop: int, conditioning: Conditioning,
+                 griffin_lim_iterations: int = 16):
+        super().__init__()
+        if hop % 2 ** layers:
+            raise ValueError(f"hop ({hop}) must be a multiple of 2^layers ({2 ** layers})")
+        self.latent, self.conditioning = latent, conditioning
+        channels = [width * 2 ** (layers - 1 - i) for i in range(layers)] + [1]
+        self.start = (channels[0], hop // 2 ** layers, START_FRAMES)
+        self.dense = nn.Linear(latent + conditioning.size, channels[0] * self.start[1] * START_FRAMES)
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(channels[i], channels[i + 1], 5, stride=2, padding=2,
+                                                    output_padding=1) for i in range(layers))
+        self.spectrogram = Spectrogram(hop, START_FRAMES * 2 ** layers, griffin_lim_iterations)
+
+    @property
+    def samples(self) -> int:
+        return self.spectrogram.frames * self.spectrogram.hop
+
+    def represent(self, audio: torch.Tensor) -> torch.Tensor:
+        """Real sounds as the critic sees them: the normalised log-magnitude image."""
+        return self.spectrogram(audio)
+
+    def to_audio(self, image: torch.Tensor) -> torch.Tensor:
+        return self.spectrogram.to_audio(image)
+
+    def forward(self, z: torch.Tensor, pitch: torch.Tensor, instrument: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.cat([z, self.conditioning.one_hot(pitch, instrument)], dim=1)
+        x = F.relu(self.dense(x)).reshape(len(z), *self.start)  # [B, C, bins / 2^layers, 4]
+        for i, up in enumerate(self.ups):
+            x = up(x)  # [B, C / 2, 2 F, 2 T]
+            x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
+        return x[:, 0]  # [B, bins, frames]
+
+
+class SpecDiscriminator(nn.Module):
+    """A normalised log-magnitude image ``[B, bins, frames]`` -> a real/fake score and class logits."""
+
+    def __init__(self, width: int, layers: int, hop: int, conditioning: Conditioning):
+        super().__init__()
+        channels = [1] + [width * 2 ** i for i in range(layers)]
+        self.convs = nn.ModuleList(nn.Conv2d(channels[i], channels[i + 1], 5, stride=2, padding=2)
+                                   for i in range(layers))
+        features = channels[-1] * (hop // 2 ** layers) * START_FRAMES
+        self.score = nn.Linear(features, 1)
+        self.pitch = nn.Linear(features, len(conditioning.pitches))
+        self.instrument = nn.Linear(features, len(conditioning.instruments)) if conditioning.instruments else None
+
+    def forward(self, image: torch.Tensor) -> Judgement:
+        x = image[:, None]  # [B, 1, F, T]
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), SLOPE)  # [B, C, F / 2, T / 2]
+        x = x.flatten(1)
+        return Judgement(self.score(x)[:, 0], self.pitch(x),
+                         self.instrument(x) if self.instrument is not None else None)
