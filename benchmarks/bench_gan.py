@@ -104,8 +104,8 @@ def _measure(run: str, data: str) -> tuple[dict, list[str]]:
            "diversity": _diversity(clips, asked), "real_diversity": _diversity(real, real_classes),
            "seconds": seconds, "minutes": model.metrics_.get("train_seconds", float("nan")) / 60,
            "steps": model.metrics_.get("train_steps")}
-    lines = [f"`{run}` ({out['steps']} steps, {out['minutes']:.0f} min of training; {len(clips)} sounds, one a "
-             f"test clip, made in {seconds:.1f} s):", "",
+    lines = [f"`{run}` (the checkpoint kept: step {out['steps']}; {out['minutes']:.0f} min of training; "
+             f"{len(clips)} sounds, one a test clip, made in {seconds:.1f} s):", "",
              "| measure | generated | real test vs train |", "|---|---:|---:|",
              f"| Fréchet CREPE | {out['frechet_crepe']:.1f} | {out['real_crepe']:.1f} |",
              f"| Fréchet log-mel | {out['frechet_logmel']:.1f} | {out['real_logmel']:.1f} |",

@@ -6,8 +6,8 @@ synthesiser's notes are to the GAN's, at the grid points it learned and between 
 command line (``python benchmarks/bench_smf.py RUN``).
 
 - Evenness: the coefficient of variation (std / mean) of the log-mel-statistics distances between
-  4-neighbours of the grid, the bilinear grid's and the SOM's (measured at fit time, at the middle
-  pitch; :mod:`cadenza.models.audio.smf_grid`).
+  4-neighbours of the grid, the bilinear grid's, the SOM's and the arc-length grid's (measured at
+  fit time, at the middle pitch; :mod:`cadenza.models.audio.smf_grid`).
 - Real time: 256-sample blocks on one torch thread over 20 s of a walk (a note a second, x and y
   moving), :class:`cadenza.realtime.stream.LatencyMeter`: real-time factor and p99 block latency.
 - Response to a step: one note held at (x0, y0) with x and y jumping to (x1, y1) half a second in,
@@ -154,21 +154,25 @@ def _measure(run: str) -> str:
     rt = _real_time(model)
     response = _response(model)
     fidelity = _fidelity(model)
-    cv_before, cv_after = m.get("grid_cv_bilinear"), m.get("grid_cv_som")
+    cv_before, cv_after, cv_arc = m.get("grid_cv_bilinear"), m.get("grid_cv_som"), m.get("grid_cv_arc_length")
     head = []
     if cv_before is not None and cv_after is not None:
-        head.append(f"SOM grid CV **{cv_after / cv_before:.2f}x** the bilinear grid's")
+        head.append(f"neighbour-distance CV of the SOM grid **{cv_after / cv_before:.2f}x** the bilinear grid's"
+                    + (f", of the arc-length grid **{cv_arc / cv_before:.2f}x**" if cv_arc is not None else ""))
     head.append(f"**{rt['real_time_factor']}x** real time, p99 block {rt['p99_ms']} ms of a {rt['deadline_ms']} ms "
                 "deadline")
     if fidelity and "grid" in fidelity:
         head.append(f"GRU-to-GAN distance **{fidelity['grid'] / fidelity['neighbours']:.2f}x** (grid points) and "
                     f"**{fidelity['between'] / fidelity['neighbours']:.2f}x** (between them) the grid's step")
     lines = ["; ".join(head) + ".", "",
-             f"`{run}` (grid {model.config.grid} x {model.config.grid}, pitches {model.pitches_}, "
+             f"`{run}` (learned from `{model.config.gan}`; grid {model.config.grid} x {model.config.grid}, "
+             f"pitches {model.pitches_}, "
              f"{m.get('train_steps')} steps, {m.get('train_seconds', float('nan')) / 60:.0f} min of training):", "",
              "| measure | value |", "|---|---:|",
              f"| neighbour-distance CV, bilinear grid | {cv_before} |",
-             f"| neighbour-distance CV, SOM grid | {cv_after} (kept: {m.get('grid_spacing')}) |",
+             f"| neighbour-distance CV, SOM grid (best stiffness {m.get('grid_som_stiffness')}) | {cv_after} |",
+             f"| neighbour-distance CV, arc-length grid | {cv_arc} |",
+             f"| grid kept | {m.get('grid_spacing')} |",
              f"| real-time factor, {BLOCK}-sample blocks, 1 thread | {rt['real_time_factor']} |",
              f"| block latency median / p99 / max (ms) | {rt['median_ms']} / {rt['p99_ms']} / {rt['max_ms']} |",
              f"| deadline misses | {rt['deadline_misses']} of {rt['blocks']} |",

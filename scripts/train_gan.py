@@ -36,12 +36,17 @@ def main() -> None:
     parser.add_argument("data", choices=sorted(SETS), help="the one-shots to learn")
     parser.add_argument("--model", choices=("gan", "specgan"), default="gan",
                         help="gan (WaveGAN, waveforms) or specgan (spectrograms and Griffin-Lim)")
+    parser.add_argument("--loss", choices=("wgan-gp", "hinge"), default=None,
+                        help="override the preset's loss (hinge: one critic step a generator step)")
     parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     preset, config = SETS[args.data]
-    work = ROOT / "runs" / f"pretrained-{args.model}-{args.data}"
+    if args.loss:
+        config = {**config, "loss": args.loss}
+    work = ROOT / "runs" / f"pretrained-{args.model}-{args.data}" if not args.loss else \
+        ROOT / "runs" / f"pretrained-{args.model}-{args.data}-{args.loss}"
     started = time.perf_counter()
     model = workflow.train(args.model, args.data, work, preset=preset, config={"seed": 0, **config},
                            trainer={"max_minutes": args.minutes}).model

@@ -1,13 +1,14 @@
 """Train the shipped Sound Model Factory (``pretrained/smf``) from the shipped GAN.
 
-    python scripts/train_smf.py [--gan pretrained/gan-notes] [--minutes 20] [--threads 2]
+    python scripts/train_smf.py [--gan pretrained/specgan-notes] [--minutes 20] [--threads 2]
 
-The ``laptop`` preset on ``pretrained/gan-notes`` (python scripts/train_gan.py notes): an 8 x 8
+The ``laptop`` preset on ``pretrained/specgan-notes`` (python scripts/train_gan.py notes --model
+specgan; its notes were nearer the real ones than the WaveGAN's at the same budget): an 8 x 8
 grid from corner seeds 0-3, SOM re-spacing (kept where it is more even), five keys spread over the
 GAN's, the GAN's first instrument, seed 0. Training state goes to ``runs/pretrained-smf``
 (re-running with a larger ``--minutes`` resumes); the run is then written into the package with
 fp16 network weights (the grid's latents stay fp32). The smf's ``gan`` option names
-``pretrained/gan-notes``, so the shipped run finds its GAN wherever the package is installed.
+``pretrained/specgan-notes``, so the shipped run finds its GAN wherever the package is installed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gan", default="pretrained/gan-notes", help="the trained gan run to learn from")
+    parser.add_argument("--gan", default="pretrained/specgan-notes", help="the trained gan run to learn from")
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()

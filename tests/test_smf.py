@@ -13,6 +13,7 @@ from cadenza.errors import CadenzaError
 from cadenza.models.audio.gan import GAN
 from cadenza.models.audio.smf import SMF, read_controls
 from cadenza.models.audio.smf_grid import (
+    arc_length_respace,
     bilinear_grid,
     dense_latents,
     dense_side,
@@ -90,6 +91,9 @@ def test_the_som_evens_out_an_unevenly_spaced_feature_field():
         np.testing.assert_allclose(grid[i, j], corner, atol=1e-6)
     assert len(set(chosen.ravel().tolist())) == n * n  # no two nodes share a sound
     assert (np.diff(grid[:, :, 0], axis=1) >= -1e-9).mean() > 0.9  # x still grows along a row
+    by_arc = arc_length_respace(features, n, factor)  # equal steps of feature distance along each axis
+    assert neighbour_cv(features[by_arc]) < 0.5 * before
+    assert by_arc[0, 0] == 0 and by_arc[-1, -1] == side * side - 1 and len(set(by_arc.ravel().tolist())) == n * n
     anchored = som_respace(features, n, factor, stiffness=1.0)  # the place weighs in: still more even
     assert neighbour_cv(features[anchored]) < 0.8 * before
     assert (np.diff(dense[anchored][:, :, 0], axis=1) > 0).all()  # and no fold
@@ -102,8 +106,8 @@ def test_the_respaced_grid_of_a_gan_keeps_the_corners_and_measures_both_cvs(gan_
     assert grid["latents"].shape == (4, 4, gan.config.latent)
     for (i, j), corner in zip([(0, 0), (0, -1), (-1, 0), (-1, -1)], corners):
         np.testing.assert_allclose(grid["latents"][i, j], corner, rtol=1e-5, atol=1e-6)
-    assert grid["cv_bilinear"] > 0 and grid["cv_som"] > 0 and grid["spacing"] in ("som", "bilinear")
-    assert (grid["spacing"] == "som") == (grid["cv_som"] < grid["cv_bilinear"])
+    cvs = {"bilinear": grid["cv_bilinear"], "som": grid["cv_som"], "arc-length": grid["cv_arc_length"]}
+    assert min(cvs.values()) > 0 and grid["spacing"] == min(cvs, key=cvs.get)
 
 
 # --- the model --------------------------------------------------------------------------------

@@ -3,19 +3,21 @@
 Wyse, Kamath & Gupta 2022, "Sound Model Factory: An Integrated System Architecture for
 Generative Audio Modelling", EvoMUSART (https://arxiv.org/abs/2206.13085).
 
-Reproduced: the pipeline. A conditional GAN (:mod:`cadenza.models.audio.gan`) makes the
-data; four latent vectors (from four seeds) are the corners of a square of its latent space,
-and an ``grid x grid`` grid fills it (:mod:`cadenza.models.audio.smf_grid`: bilinear, no
-slerp); a self-organising map re-spaces the grid so that neighbouring sounds are more evenly
-far apart by their log-mel features (the neighbour-distance CV before and after is measured and
-kept in ``metrics_``: ``grid_cv_bilinear``, ``grid_cv_som``; the SOM's grid is kept only when
-it is more even). The GAN renders every grid point at each of a spread of its trained pitches;
-an RNN conditioned on the continuous parameters (x, y in [0, 1], pitch) learns to make those
-sounds from sequences of them laid end to end with the parameters switching at the sounds'
-boundaries, so that it follows parameter changes; then it plays at any (x, y) between the
-grid points and any pitch between the trained ones, in real time (``stream()``, ``cadenza
-stream``, ``cadenza play``: MIDI notes set the pitch, CC ``cc_x`` and ``cc_y`` (1 and 2) set x
-and y) or from a control file (``cadenza smf render RUN --controls FILE.csv``).
+Reproduced: the pipeline. A conditional GAN (:mod:`cadenza.models.audio.gan`) makes the data;
+four latent vectors (from four seeds) are the corners of a square of its latent space, and an
+``grid x grid`` grid fills it (:mod:`cadenza.models.audio.smf_grid`: bilinear, no slerp); a
+self-organising map re-spaces the grid so that neighbouring sounds are more evenly far apart by
+their log-mel features (the neighbour-distance CV before and after is measured and kept in
+``metrics_``: ``grid_cv_bilinear``, ``grid_cv_som``). Added: a re-spacing by the feature
+distance walked along each axis (``grid_cv_arc_length``); the most even of the bilinear, SOM and
+arc-length grids is kept (``grid_spacing``). The GAN renders every grid point at each of a
+spread of its trained pitches; an RNN conditioned on the continuous parameters (x, y in [0, 1],
+pitch) learns to make those sounds from sequences of them laid end to end with the parameters
+switching at the sounds' boundaries, so that it follows parameter changes; then it plays at any
+(x, y) between the grid points and any pitch between the trained ones, in real time
+(``stream()``, ``cadenza stream``, ``cadenza play``: MIDI notes set the pitch, CC ``cc_x`` and
+``cc_y`` (1 and 2) set x and y) or from a control file (``cadenza smf render RUN --controls
+FILE.csv``).
 
 Changed: the paper's RNN is sample-level (one GRU step an audio sample); here a frame-level
 GRU (one step every ``hop`` samples) drives DDSP's harmonic-plus-noise synthesiser
@@ -31,7 +33,7 @@ GAN's do). One latent grid serves every pitch (the SOM runs at the middle pitch)
 mean the same timbre at every pitch. Loss: DDSP's multi-resolution spectral loss
 (:mod:`cadenza.models.audio.smf_system`).
 
-Data: ``gan`` names a trained gan run conditioned on pitch (``pretrained/gan-notes``, or a run
+Data: ``gan`` names a trained gan or specgan run conditioned on pitch (``pretrained/specgan-notes``, or a run
 folder); then the data given to ``fit`` is not used (the GAN makes the training sounds; the CLI
 still asks for ``--data``: give the set the GAN learned). ``gan="fit"`` (``fit:PRESET``,
 ``fit:tiny``) trains the GAN first on the data given to ``fit`` and keeps it in the run
@@ -65,10 +67,10 @@ CONTROL_COLUMNS = ("time", "x", "y", "pitch")  # a control file's columns (and o
 
 @dataclass
 class Config(TrainingConfig):
-    gan: str = option("pretrained/gan-notes", "The GAN whose sounds the model learns: a gan run conditioned on "
-                                              "pitch (pretrained/gan-notes, runs/...), or fit / fit:PRESET / "
-                                              "fit:tiny to train one on the data first (kept inside this run).",
-                      kind="run")
+    gan: str = option("pretrained/specgan-notes",
+                      "The GAN whose sounds the model learns: a gan or specgan run conditioned on pitch "
+                      "(pretrained/specgan-notes, runs/...), or fit / fit:PRESET / fit:tiny to train one on the "
+                      "data first (kept inside this run).", kind="run")
     instrument: int | None = option(None, "GM program, for an instrument-conditioned GAN (default: its first).",
                                     min=0, max=127)
     pitches: list[int] = option([], "MIDI keys the grid is rendered at, each one the GAN was trained on "
@@ -77,7 +79,8 @@ class Config(TrainingConfig):
     grid: int = option(8, "Grid points a side (the grid is grid x grid).", min=2, max=64)
     corner_seeds: list[int] = option([0, 1, 2, 3], "Seeds of the four corners' latents: (x0 y0), (x1 y0), "
                                                    "(x0 y1), (x1 y1).", min=SEED.min, max=SEED.max)
-    som: bool = option(True, "Re-space the grid with a self-organising map (kept where it is more even).")
+    som: bool = option(True, "Re-space the grid with a self-organising map and by feature arc length, keeping "
+                             "the most even of those and the bilinear grid.")
     som_factor: int = option(4, "Density of the SOM's sample: this many points a grid step a side.", min=1, max=16)
     sequences: int = option(256, "Training sequences, each several grid sounds end to end.", min=1, max=100_000)
     sounds_per_sequence: int = option(4, "Grid sounds a training sequence.", min=1, max=64)
@@ -123,7 +126,7 @@ class SMF(AudioModel, Streaming):
     Config = Config
     Sampling = Sampling
     presets = {
-        # from pretrained/gan-notes: ~15-20 minutes on 2 CPU cores
+        # from pretrained/specgan-notes: 2,250 steps in 15 minutes on one shared core
         "laptop": dict(batch_size=8, learning_rate=3e-3, max_steps=2500, steps_per_epoch=250, patience=4),
         "gpu": dict(grid=12, hidden=256, gru=512, mlp_layers=2, n_harmonics=60, n_noise_bands=65, sequences=1024,
                     batch_size=32, learning_rate=1e-3, max_steps=30_000, steps_per_epoch=1000),
@@ -260,6 +263,8 @@ class SMF(AudioModel, Streaming):
         self.sound_frames_ = int(math.ceil(sounds.shape[-1] / c.hop))
         self.metrics_.update({"grid_cv_bilinear": round(grid["cv_bilinear"], 4),
                               "grid_cv_som": None if grid["cv_som"] is None else round(grid["cv_som"], 4),
+                              "grid_cv_arc_length": None if grid["cv_arc_length"] is None
+                              else round(grid["cv_arc_length"], 4),
                               "grid_som_stiffness": grid["stiffness"], "grid_spacing": grid["spacing"],
                               "grid_pitches": list(pitches)})
         example = max(4, int(round(c.example_seconds * c.sample_rate / c.hop)))

@@ -19,6 +19,11 @@ to the ear, not in the latent space.
   optimal assignment, so that no two nodes share a sound and no neighbour distance is 0); the
   points' places in the square may be added to their features (``stiffness``) so that the map
   does not fold, and :func:`respaced_grid` keeps the most even of a few stiffnesses.
+- :func:`arc_length_respace`: the grid's columns and rows moved to equal steps of the feature
+  distance walked along x and along y. :func:`respaced_grid` keeps the most even of the
+  bilinear, SOM and arc-length grids; on the shipped GAN the SOM did not even the grid out
+  (its nodes follow the density of the dense sample, which is highest where the sound changes
+  least, and its border nodes are pulled inwards) and the arc length did (docs/benchmarks.md).
 
 Everything here is numpy; :func:`features_of` renders with a trained GAN (torch).
 """
@@ -109,6 +114,33 @@ def som_respace(features: np.ndarray, n: int, factor: int, epochs: int = 40, sig
     return chosen.reshape(n, n)
 
 
+def arc_length_respace(features: np.ndarray, n: int, factor: int) -> np.ndarray:
+    """The dense points of a grid re-spaced by feature arc length, separably: the grid's columns
+    sit at equal steps of the cumulative feature distance along x (averaged over the dense rows),
+    its rows likewise along y. Indices ``[n, n]`` into ``features`` (``[S*S, dims]`` row-major).
+    A SOM places its nodes by the density of its training points, and a bilinear sample is
+    densest in feature space exactly where the sound changes least, so a map alone does not
+    even the spacing out; measuring the distance walked along each axis does, wherever the
+    unevenness runs along the axes."""
+    x = np.asarray(features, np.float64)
+    side = dense_side(n, factor)
+    grid = x.reshape(side, side, -1)
+    along_x = np.linalg.norm(np.diff(grid, axis=1), axis=-1).mean(0)  # [side - 1]
+    along_y = np.linalg.norm(np.diff(grid, axis=0), axis=-1).mean(1)
+
+    def positions(steps: np.ndarray) -> np.ndarray:
+        walked = np.concatenate([[0.0], np.cumsum(steps)])
+        return np.interp(np.linspace(0.0, walked[-1], n), walked, np.arange(side)).round().astype(int)
+
+    columns, rows = positions(along_x), positions(along_y)
+    for at in (columns, rows):  # two grid points may round to one dense point: keep them apart
+        for i in range(1, n):
+            at[i] = max(at[i], at[i - 1] + 1)
+        for i in range(n - 2, -1, -1):
+            at[i] = min(at[i], at[i + 1] - 1)
+    return rows[:, None] * side + columns[None, :]
+
+
 def dense_latents(corners: np.ndarray, n: int, factor: int) -> np.ndarray:
     """The dense bilinear sample of the square ``[S*S, latent]`` (row-major), ``S = dense_side(n, factor)``."""
     side = dense_side(n, factor)
@@ -134,15 +166,16 @@ def features_of(gan, latents: np.ndarray, class_index: int, instrument: int | No
 def respaced_grid(gan, corners: np.ndarray, n: int, class_index: int, instrument: int | None,
                   som: bool = True, factor: int = 4) -> dict:
     """The grid of latents ``[n, n, latent]`` for a GAN at one class (the reference pitch):
-    bilinear, then (``som``) re-spaced by :func:`som_respace`, kept only where it lowers the
-    neighbour-distance CV. The map is fitted at each of :data:`STIFFNESS` and the most even kept.
-    Returns ``latents``, ``cv_bilinear``, ``cv_som`` (None without ``som``), ``stiffness`` (of
-    the SOM's grid) and ``spacing`` (``"som"`` or ``"bilinear"``)."""
+    bilinear, then (``som``) re-spaced by :func:`som_respace` (fitted at each of
+    :data:`STIFFNESS`) and by :func:`arc_length_respace`; the most even of the three (lowest
+    neighbour-distance CV) is kept. Returns ``latents``, ``cv_bilinear``, ``cv_som`` and
+    ``cv_arc_length`` (None without ``som``), ``stiffness`` (of the best SOM) and ``spacing``
+    (``"bilinear"``, ``"som"`` or ``"arc-length"``)."""
     bilinear = bilinear_grid(corners, n)
     if not som:
         feats, _ = features_of(gan, bilinear.reshape(n * n, -1), class_index, instrument)
         return {"latents": bilinear, "cv_bilinear": neighbour_cv(feats.reshape(n, n, -1)), "cv_som": None,
-                "stiffness": None, "spacing": "bilinear"}
+                "cv_arc_length": None, "stiffness": None, "spacing": "bilinear"}
     dense = dense_latents(corners, n, factor)
     feats, _ = features_of(gan, dense, class_index, instrument)
     side = dense_side(n, factor)
@@ -150,7 +183,10 @@ def respaced_grid(gan, corners: np.ndarray, n: int, class_index: int, instrument
     cv_bilinear = neighbour_cv(feats.reshape(side, side, -1)[np.ix_(node_at, node_at)])
     maps = [(neighbour_cv(feats[chosen]), stiffness, chosen) for stiffness in STIFFNESS
             for chosen in [som_respace(feats, n, factor, stiffness=stiffness)]]
-    cv_som, stiffness, chosen = min(maps, key=lambda m: m[0])
-    latents = dense[chosen] if cv_som < cv_bilinear else bilinear
+    cv_som, stiffness, by_som = min(maps, key=lambda m: m[0])
+    by_arc = arc_length_respace(feats, n, factor)
+    cv_arc = neighbour_cv(feats[by_arc])
+    spacing, latents = min([(cv_bilinear, 0, "bilinear", bilinear), (cv_som, 1, "som", dense[by_som]),
+                            (cv_arc, 2, "arc-length", dense[by_arc])], key=lambda m: m[:2])[2:]
     return {"latents": latents.astype(np.float32), "cv_bilinear": cv_bilinear, "cv_som": cv_som,
-            "stiffness": stiffness, "spacing": "som" if cv_som < cv_bilinear else "bilinear"}
+            "cv_arc_length": cv_arc, "stiffness": stiffness, "spacing": spacing}
