@@ -1,4 +1,4 @@
-"""The studio's page: Generate, Audio, Latent, Vamp and Train tabs over the registry and the Generator API.
+"""The studio's page: Generate, Audio, Latent, Sound model, Vamp and Train tabs over the registry and the Generator API.
 
 Thin by design: every control comes from a model's dataclasses (see
 :mod:`cadenza.studio.controls`), every action is a call on the Gradio-free
@@ -26,8 +26,10 @@ from cadenza.studio.service import (
     LATENT_SECONDS,
     LATENT_SLIDERS,
     MAX_PIECES,
+    MAX_SOUND_MODEL_NOTES,
     MAX_VAMP_STEPS,
     NO_LATENT,
+    NO_SOUND_MODEL,
     NO_TIMBRE,
     NO_VAMP,
     SLOTS,
@@ -180,6 +182,31 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 with gr.Column():
                     latent_status = gr.Markdown()
                     latent_audio = gr.Audio(label="Decoded", type="filepath", interactive=False)
+
+        # --- Sound model -----------------------------------------------------------------
+        with gr.Tab("Sound model"):
+            sound_choices = studio.sound_model_runs()
+            sound_note = gr.Markdown("" if sound_choices else NO_SOUND_MODEL)
+            with gr.Row():
+                with gr.Column():
+                    sound_run = gr.Dropdown(choices=sound_choices, value=sound_choices[0] if sound_choices else None,
+                                            label="Sound model (smf runs: a GAN's latent square, playable)")
+                    gr.Markdown("x and y move across the square of the GAN's latent space the model learned; "
+                                "the notes glide from (x, y) to (to x, to y).")
+                    with gr.Row():
+                        sound_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x")
+                        sound_y = gr.Slider(0, 1, value=0.5, step=0.01, label="y")
+                    with gr.Row():
+                        sound_to_x = gr.Slider(0, 1, value=0.5, step=0.01, label="to x")
+                        sound_to_y = gr.Slider(0, 1, value=0.5, step=0.01, label="to y")
+                    sound_pitch = gr.Slider(24, 96, value=60, step=1, label="pitch (MIDI key)")
+                    with gr.Row():
+                        sound_notes = gr.Slider(1, MAX_SOUND_MODEL_NOTES, value=2, step=1, label="notes")
+                        sound_seed = gr.Number(0, precision=0, label="seed")
+                    sound_button = gr.Button("Play", variant="primary")
+                with gr.Column():
+                    sound_status = gr.Markdown()
+                    sound_audio = gr.Audio(label="Played", type="filepath", interactive=False)
 
         # --- Vamp ----------------------------------------------------------------------
         with gr.Tab("Vamp"):
@@ -403,6 +430,30 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
 
         refresh.click(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
         demo.load(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
+
+        sound_inputs = [sound_run, sound_x, sound_y, sound_pitch, sound_notes, sound_to_x, sound_to_y, sound_seed]
+
+        def run_sound_model(run_value, x, y, pitch, notes, to_x, to_y, seed, request: gr.Request):
+            try:
+                path, remarks = studio.sound_model_play(_session(request), run_value, x, y, pitch, notes, to_x, to_y,
+                                                        seed)
+            except Exception as exc:
+                return None, ss.message(exc)
+            return path, "Played." + (" " + "; ".join(remarks) if remarks else "")
+
+        sound_events = dict(fn=run_sound_model, inputs=sound_inputs, outputs=[sound_audio, sound_status],
+                            concurrency_limit=1, concurrency_id="sound-model", trigger_mode="always_last")
+        sound_button.click(**sound_events, api_name="sound_model")
+        for slider in (sound_x, sound_y, sound_to_x, sound_to_y, sound_pitch):
+            slider.release(**sound_events, api_visibility="private")
+
+        def refresh_sound(run_value):
+            runs_now = studio.sound_model_runs()
+            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
+                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_SOUND_MODEL)
+
+        refresh.click(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
+        demo.load(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
 
         def run_vamp(run_value, source_value, mask_value, steps_value, seed_value, temperature_value,
                      seconds_value, loop_value, request: gr.Request):

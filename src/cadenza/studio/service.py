@@ -40,6 +40,9 @@ MAX_VAMP_STEPS = 36  # the Vamp tab's slider goes up to this
 MAX_TEMPERATURE = 100.0
 NO_VAMP = ("No maskgit model yet: train one with `cadenza train maskgit --data violin --out runs/vamp` "
            "(or in the Train tab), then press Refresh.")
+NO_SOUND_MODEL = ("No sound model yet: train one with `cadenza train smf --data notes --gan pretrained/specgan-notes "
+                  "--out runs/smf` (or use pretrained/smf), then press Refresh.")
+MAX_SOUND_MODEL_NOTES = 16
 COMPARE_METRICS = ("pitch_entropy", "pitch_class_entropy", "pitch_in_scale_rate", "mean_interval",
                    "notes_per_bar", "empty_beat_rate")
 
@@ -290,6 +293,52 @@ class Studio:
             while len(self._latents) > 16:  # latents are small; a few sessions' worth is plenty
                 self._latents.pop(next(iter(self._latents)))
         return z
+
+    # --- sound model (the Sound Model Factory's x, y and pitch) -----------------------
+
+    def sound_model_runs(self) -> list[str]:
+        """Sound Model Factory runs (smf): the runs folder's, then the shipped ``pretrained/smf``."""
+        found = {**ss.list_runs(self.runs), **self.shipped_runs()}
+        return [name for name, model in found.items() if model == "smf" and model in self.models]
+
+    def sound_model_play(self, session: str | None, run: str, x, y, pitch, notes=1, to_x=None, to_y=None,
+                         seed=0) -> tuple[str, list[str]]:
+        """Play ``notes`` notes at ``pitch`` with the smf run ``run`` while x and y glide from the
+        sliders' (``x``, ``y``) to (``to_x``, ``to_y``) (default: stay). The audio file's path and notes."""
+        import numpy as np
+
+        from cadenza.models.audio.smf import check_controls
+        from cadenza.utils import one_thread
+
+        choices = self.sound_model_runs()
+        if not run:
+            raise CadenzaError(NO_SOUND_MODEL if not choices else "choose a sound model")
+        if run not in choices:
+            raise CadenzaError(f"{run} is not a sound model (smf) run here")
+        count = whole_number(notes, "notes", 1, MAX_SOUND_MODEL_NOTES)
+        seed = whole_number(seed, "seed", 0, 2**31 - 1)
+        model = self.load_run(run)
+        start = [x, y]
+        end = [x if to_x is None else to_x, y if to_y is None else to_y]
+        try:
+            start, end, pitch = [float(v) for v in start], [float(v) for v in end], float(pitch)
+        except (TypeError, ValueError):
+            raise CadenzaError("x, y and pitch must be numbers") from None
+        frames = np.zeros((count * model.sound_frames_, 4), np.float32)
+        t = np.linspace(0.0, 1.0, len(frames))
+        frames[:, 0], frames[:, 1] = (a + (b - a) * t for a, b in zip(start, end))
+        frames[:, 2] = pitch
+        frames[::model.sound_frames_, 3] = 1.0
+        frames = check_controls(frames, "sound model")  # x, y in [0, 1], pitch 0-127: one line otherwise
+        remarks = []
+        if not min(model.pitches_) <= pitch <= max(model.pitches_):
+            remarks.append(f"pitch {pitch:g} is outside the keys it learned ({min(model.pitches_)}-"
+                           f"{max(model.pitches_)}): it is extrapolating")
+        with one_thread():
+            audio = model.render_controls(frames, seed)
+        target = self.sessions.new_folder(session, "sound-model") / f"{run.replace('/', '-')}-play.wav"
+        audio.write(target)
+        return str(target), remarks
 
     # --- vamp ------------------------------------------------------------------------
 
