@@ -273,11 +273,15 @@ class DDSPStream:
         import torch
 
         block = np.asarray(block, dtype=np.float32).reshape(-1, 2)
-        count = len(block) * self.hop
-        index = (self.position + np.arange(count)) % len(self.noise)
-        self.position += count
+        noise = self.next_noise(len(block) * self.hop)
         with torch.inference_mode():
             controls = torch.from_numpy(block)
-            audio, self.state = self.net(controls[None, :, 0], controls[None, :, 1], self.state,
-                                         self.noise[torch.from_numpy(index)][None])
+            audio, self.state = self.net(controls[None, :, 0], controls[None, :, 1], self.state, noise[None])
         return audio.numpy().astype(np.float32)
+
+    def next_noise(self, count: int):
+        """The next ``count`` samples of the seeded noise table (wrapping), so that a stream's noise
+        does not depend on how it is cut into blocks."""
+        index = (self.position + np.arange(count)) % len(self.noise)
+        self.position += count
+        return self.noise[index]

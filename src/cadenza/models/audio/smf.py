@@ -55,6 +55,7 @@ from cadenza.audio.io import Audio
 from cadenza.config import SEED, option
 from cadenza.errors import CadenzaError
 from cadenza.models.abilities import Streaming
+from cadenza.models.audio.ddsp import DDSPStream
 from cadenza.models.audio.gan import GAN
 from cadenza.models.audio_model import AudioModel
 from cadenza.models.base import Sampling as BaseSampling
@@ -522,18 +523,9 @@ def note_one_shots(data, required: bool = True, max_notes: int = 4000):
                     zeros, labels=labels, meta=dict(data.meta))
 
 
-class SMFStream:
-    """The streaming engine's smf: blocks of control frames ``[frames, 4]`` in, audio out, state carried."""
-
-    def __init__(self, model: SMF, seed: int = 0):
-        from cadenza.audio import dsp
-
-        self.model, self.net = model, model.net_
-        self.sample_rate, self.channels, self.hop = model.config.sample_rate, 1, model.config.hop
-        self.noise = dsp.noise_table(seed)
-
-    def init_state(self) -> None:
-        self.state, self.position = None, 0
+class SMFStream(DDSPStream):
+    """The streaming engine's smf: blocks of control frames ``[frames, 4]`` in, audio out, state
+    carried (DDSP's stream, with the smf's four controls)."""
 
     def step(self, block: np.ndarray) -> np.ndarray:
         """``block`` ``[frames, 4]`` (x, y, pitch, onset) -> audio ``[1, frames * hop]``."""
@@ -543,8 +535,7 @@ class SMFStream:
         count = len(block) * self.hop
         if not count:
             return np.zeros((1, 0), np.float32)
-        index = (self.position + np.arange(count)) % len(self.noise)
-        self.position += count
+        noise = self.next_noise(count)
         with torch.inference_mode():
-            audio, self.state = self.net(torch.from_numpy(block)[None], self.state, self.noise[index][None])
+            audio, self.state = self.net(torch.from_numpy(block)[None], self.state, noise[None])
         return audio.numpy().astype(np.float32, copy=False)
