@@ -132,6 +132,17 @@ def test_generate_save_load_same_output(model, tmp_path):
     np.testing.assert_array_equal(again.grid_, model.grid_)
 
 
+def test_temperature_keeps_the_walk_near_the_centre(model, monkeypatch):
+    played = []
+    render = model.render_controls
+    monkeypatch.setattr(model, "render_controls", lambda frames, seed=0: played.append(frames) or render(frames, seed))
+    model.generate(1, seed=5, notes=3)
+    model.generate(1, seed=5, notes=3, temperature=0.1)
+    wide, narrow = (np.abs(f[:, :2] - 0.5).max() for f in played)
+    assert narrow <= 0.05 + 1e-6 and wide > narrow
+    np.testing.assert_allclose((played[1][:, :2] - 0.5) * 10, played[0][:, :2] - 0.5, atol=1e-5)
+
+
 def test_streaming_in_blocks_equals_offline_rendering(model):
     frames = _path()
     offline = model.render_controls(frames, seed=5).samples

@@ -386,12 +386,13 @@ class SMF(AudioModel, Streaming):
 
     def _generate_one(self, rng, options):
         """``notes`` notes at one pitch (drawn from the trained keys unless given), a note every
-        sound length, while x and y walk in straight lines between random points, one a note."""
+        sound length, while x and y walk in straight lines between random points, one a note; a
+        temperature below 1 keeps the points that much nearer the square's centre."""
         sf = self.sound_frames_
         pitch = float(options.pitch) if options.pitch is not None else float(rng.choice(self.pitches_))
         count = options.length or options.notes * sf
         notes = int(math.ceil(count / sf))
-        points = rng.uniform(0, 1, size=(notes + 1, 2))
+        points = 0.5 + (rng.uniform(0, 1, size=(notes + 1, 2)) - 0.5) * min(options.temperature, 1.0)
         t = np.arange(count) / sf  # in notes
         frames = np.zeros((count, 4), np.float32)
         frames[:, 0] = np.interp(t, np.arange(notes + 1), points[:, 0])
