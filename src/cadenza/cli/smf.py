@@ -22,7 +22,7 @@ def _smf(run: Path):
     cls = run_class(run)
     if cls.name != "smf":
         raise CadenzaError(f"{run}: a {cls.name} run; this needs an smf run "
-                           "(cadenza train smf --data notes --gan pretrained/gan-notes --preset laptop --out RUN)")
+                           "(cadenza train smf --data notes --gan pretrained/specgan-notes --preset laptop --out RUN)")
     return load(run)
 
 
