@@ -125,12 +125,13 @@ def test_an_option_added_since_the_run_resumes_at_its_default_but_not_otherwise(
 
 
 def test_training_seconds_count_every_sitting(tmp_path):
-    first = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=20), tmp_path, progress=False,
+    # long enough (a second or two) that the set-up outside the timed training is a small share of it
+    first = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=200), tmp_path, progress=False,
                        trainer={"max_minutes": 10})
     # resumed with nothing left to do: this sitting trains for no time, the run for as long as before
-    second = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=20), tmp_path, progress=False,
+    second = fit_system(ToySystem(), _data(64, 0), _data(32, 1), _config(max_steps=200), tmp_path, progress=False,
                         trainer={"max_minutes": 10})
-    assert second.steps == 20 and second.seconds >= first.seconds * 0.9, (first.seconds, second.seconds)
+    assert second.steps == 200 and second.seconds >= first.seconds * 0.8, (first.seconds, second.seconds)
 
 
 def test_bad_training_options():
