@@ -130,10 +130,10 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
     from cadenza.evaluate.audio import multiscale_mel_distance
     from cadenza.evaluate.audio_compare import evaluate_audio_set
     from cadenza.models.audio.specgan import Config
-    from cadenza.models.audio.specgan_net import START_FRAMES, Spectrogram
+    from cadenza.models.audio.specgan_net import Spectrogram
 
     c = Config()
-    frames = START_FRAMES * 2 ** c.layers
+    frames = c.samples // c.hop
 
     def cut(audio_list):
         out = torch.zeros(len(audio_list), c.samples)

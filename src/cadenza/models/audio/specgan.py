@@ -61,13 +61,7 @@ class SpecGAN(GAN):
 
     name = "specgan"
     Config = Config
-    presets = {
-        # notes: 5 programs x 25 keys; ~30 minutes on 2 CPU cores
-        "laptop": dict(batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500, patience=0),
-        "drums": dict(label="kind", batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500,
-                      patience=0),
-        "gpu": dict(width=64, batch_size=64, max_steps=200_000, steps_per_epoch=5000, patience=0),
-    }
+    # presets are the waveform GAN's (laptop, drums, gpu): the same batch, learning rate and step budget
     tiny_config = dict(GAN.tiny_config, shuffle=0, hop=16, griffin_lim=4)
 
     def _generator(self, classes: list, instruments: list):
@@ -87,7 +81,7 @@ class SpecGAN(GAN):
         c = self.config
         torch.manual_seed(c.seed)
         generator = self._generator(self.classes_, self.instruments_)
-        generator.spectrogram.fit(self._train_audio)  # the per-bin statistics, saved with the weights
+        generator.spectrogram.fit(self.__dict__.pop("_train_audio"))  # per-bin statistics, saved with the weights
         discriminator = SpecDiscriminator(c.width, c.layers, c.hop, generator.conditioning)
         return GANSystem(generator, discriminator, c)
 
