@@ -3,8 +3,9 @@
     python scripts/train_pretrained.py            # both
     python scripts/train_pretrained.py folk       # one of them
 
-Each is a ``transformer`` (a Hugging Face GPT-2) trained from scratch on the
-train split, early-stopped on the valid split; the script prints the valid
+Each is a ``transformer`` (a Hugging Face GPT-2; ``folk-text`` a ``text_transformer``,
+the same with a text prompt) trained from scratch on the train split,
+early-stopped on the valid split; the script prints the valid
 loss (nats a token) and bits per note on the valid split, and records them
 in the run's ``cadenza.json``. Training state (checkpoints, logs, loss.png)
 goes to ``runs/pretrained-NAME`` so an interrupted run resumes.
@@ -24,6 +25,7 @@ import torch
 
 import cadenza
 from cadenza.models.base import pretrained_dir
+from cadenza.models.symbolic.text_transformer import TextTransformer
 from cadenza.models.symbolic.transformer import Transformer
 
 COMMON = {"architecture": "gpt2", "layers": 3, "heads": 4, "dim": 96, "dropout": 0.1, "tokenizer": "REMI",
@@ -32,6 +34,11 @@ COMMON = {"architecture": "gpt2", "layers": 3, "heads": 4, "dim": 96, "dropout":
 CHECKPOINTS = {
     "folk": {"corpus": "essen", "config": dict(COMMON, melody=True, context=256, transpose=5, max_steps=600)},
     "chorale": {"corpus": "bach", "config": dict(COMMON, melody=False, context=256, transpose=3, max_steps=500)},
+    # text prompts: captions from the collections' metadata, each piece in 3 keys with 2 captions a key
+    "folk-text": {"corpus": "essen+ryans+oneill", "model": TextTransformer,
+                  "config": dict(COMMON, melody=True, context=256, transpose=5, keys=2, captions=2, prompt_tokens=2,
+                                 prompt_dropout=0.15, max_steps=3000, patience=6),
+                  "trainer": {"max_minutes": 50}},
 }
 
 
@@ -40,9 +47,10 @@ def train(name: str) -> None:
     train_set = cadenza.corpus(spec["corpus"], split="train")
     valid_set = cadenza.corpus(spec["corpus"], split="valid", progress=False)
     # the class itself, not cadenza.create: training must not depend on every other model importing
-    model = Transformer(**spec["config"])
+    model = spec.get("model", Transformer)(**spec["config"])
     started = time.perf_counter()
-    model.fit(train_set, valid=valid_set, workdir=Path("runs") / f"pretrained-{name}", progress=False)
+    model.fit(train_set, valid=valid_set, workdir=Path("runs") / f"pretrained-{name}", progress=False,
+              trainer=spec.get("trainer"))
     minutes = (time.perf_counter() - started) / 60
     loss = model.valid_loss(valid_set)
     bits = model.log_prob(valid_set).bits_per_event

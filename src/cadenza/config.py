@@ -173,7 +173,10 @@ def coerce(value: Any, hint: Any, what: str) -> Any:
             return None
         raise CadenzaError(f"{what} cannot be None")
     if origin in (typing.Union, types.UnionType):
-        if isinstance(value, str) and value.lower() in ("none", "null", "") and type(None) in typing.get_args(hint):
+        # "" leaves a number or a choice unset; for a text option it is an (empty) text, which the
+        # model may refuse by name (an empty prompt)
+        unset = ("none", "null") if str in args else ("none", "null", "")
+        if isinstance(value, str) and value.lower() in unset and type(None) in typing.get_args(hint):
             return None
         errors = []
         for arg in args:

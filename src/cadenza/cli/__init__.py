@@ -19,6 +19,7 @@ from cadenza.cli import (
     audio,
     cloud,  # noqa: F401
     codec,  # noqa: F401
+    compose,  # noqa: F401
     core,
     corpus,  # noqa: F401
     evaluate,  # noqa: F401

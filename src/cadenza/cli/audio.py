@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import typer
+from rich.markup import escape
 
 from cadenza.cli.app import app, check_range, console, number_option, seed_option
 from cadenza.config import SEED, Range
@@ -145,79 +146,122 @@ def stream_command(
                   f"{r['deadline_misses']} misses), {r['real_time_factor']}x real time")
 
 
+OSC_HELP = ("Listen for OSC on this UDP port of 127.0.0.1 (0: any free port, printed) [default: the map's [osc] "
+            "port, else none].")
+MIDI_IN_HELP = ("MIDI input port by name (--port is the same) [default: the map's [midi] port; without OSC, "
+                "the first port].")
+MAP_HELP = ("TOML file binding OSC addresses and MIDI notes, velocities and controllers to the model's controls "
+            "(docs/realtime.md) [default: every control at /NAME, MIDI notes as notes].")
+
+
 @app.command("play")
 def play_command(
-    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp, smf)."),
-    port: str | None = typer.Option(None, help="MIDI input port [default: the first one]."),
-    block: int = number_option(256, help="Samples a block.", min=1, max=65_536),
-    seconds: float | None = number_option(None, help="Stop after this long [default: until Ctrl-C].",
+    model_dir: Path = typer.Option(..., "--model", "-m", help="Trained instrument run (ddsp, wavenet, smf)."),
+    osc: int | None = number_option(None, "--osc", help=escape(OSC_HELP), min=0, max=65_535),
+    midi_in: str | None = typer.Option(None, "--midi-in", "--port", help=escape(MIDI_IN_HELP)),
+    map_file: Path | None = typer.Option(None, "--map", help=escape(MAP_HELP)),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Record the take to this audio file instead of "
+                                    "playing it (paced at real time; needs --seconds)."),
+    block: int = number_option(256, help="Samples a block (a multiple of the model's hop).", min=1, max=65_536),
+    seconds: float | None = number_option(None, help=escape("Stop after this long [default: until Ctrl-C]."),
                                           above=0, max=86_400),
+    seed: int = seed_option("Seed of the model's noise."),
 ) -> None:
-    """Play a learned instrument live from a MIDI keyboard to the sound card."""
+    """Play a learned instrument live: MIDI and OSC controls in, audio to the sound card (or a file).
+
+    Everything is checked before audio starts: the map file, that each control it binds is one
+    the model has (a wrong one lists those it has), the MIDI port and the OSC port."""
+    from cadenza.audio.io import AUDIO_SUFFIXES
+    from cadenza.realtime.live import LivePlayer
+    from cadenza.realtime.mapping import ControlMap, LiveControls
+
+    control_map = ControlMap.load(map_file) if map_file is not None else None
+    if out is not None and seconds is None:
+        raise CadenzaError("--out records a take of --seconds; give both")
+    if out is not None and out.suffix.lower() not in AUDIO_SUFFIXES:
+        raise CadenzaError(f"{out}: cannot write {out.suffix!r} audio (use {', '.join(AUDIO_SUFFIXES)})")
     model = _instrument(model_dir)
-    sounddevice, midi_in = _live_devices(port)
-    play_live(model, sounddevice, midi_in, block, seconds)
+    tracker = model.tracker()
+    if control_map is None:
+        control_map = ControlMap.default_for(tracker)
+    control_map.check(tracker, model.name)
+    osc_port = osc if osc is not None else control_map.osc_port
+    midi_port = midi_in if midi_in is not None else control_map.midi_port
+    controls = LiveControls(control_map, tracker)
+    player = LivePlayer(model, controls, block, seed)
+    sounddevice = _sound_card() if out is None else None
+    _play(player, controls, control_map, sounddevice, out, seconds, osc_port, midi_port)
 
 
-def _live_devices(port: str | None):
-    """The sound card and MIDI input, or one clear error saying which is missing."""
+def _sound_card():
+    """The sounddevice module with an output device, or one clear error saying what is missing."""
     try:
         import sounddevice
     except ImportError:
         raise CadenzaError("cadenza play needs the sounddevice package (pip install sounddevice); "
-                           "cadenza stream renders the same path to a file") from None
+                           "--out FILE --seconds S records the take to a file instead") from None
     except OSError:
         raise CadenzaError("no audio device: PortAudio is not installed (apt-get install libportaudio2); "
-                           "cadenza stream renders the same path to a file") from None
+                           "--out FILE --seconds S records the take to a file instead") from None
     try:
         outputs = [d for d in sounddevice.query_devices() if d["max_output_channels"] > 0]
     except Exception:  # PortAudio raises its own error type when no host API works
         outputs = []
     if not outputs:
-        raise CadenzaError("no audio output device found; cadenza stream renders the same path to a file")
-    try:
-        import mido
-
-        names = mido.get_input_names()
-    except Exception as exc:  # mido raises ImportError/OSError when no MIDI backend is installed
-        raise CadenzaError(f"no MIDI input available ({str(exc).splitlines()[0][:120]}); "
-                           "pip install python-rtmidi") from None
-    if not names:
-        raise CadenzaError("no MIDI input port found; connect a keyboard")
-    if port is not None and port not in names:
-        raise CadenzaError(f"no MIDI input port {port!r} (ports: {', '.join(names)})")
-    return sounddevice, mido.open_input(port or names[0])
+        raise CadenzaError("no audio output device found; --out FILE --seconds S records the take to a file")
+    return sounddevice
 
 
-def play_live(model, sounddevice, midi_in, block: int, seconds: float | None) -> None:
+def _play(player, controls, control_map, sounddevice, out: Path | None, seconds: float | None,
+          osc_port: int | None, midi_port: str | None) -> None:
+    """Open the inputs (MIDI when asked for, or when there is no OSC), then play until done."""
+    from contextlib import ExitStack
+
     import numpy as np
 
-    from cadenza.realtime.stream import LatencyMeter
+    from cadenza.audio.io import write_audio
+    from cadenza.realtime.live import open_midi_input
+    from cadenza.realtime.osc import OscServer
 
-    hop, rate = model.hop, model.sample_rate
-    if block < hop or block % hop:
-        raise CadenzaError(f"--block must be a multiple of the model's hop ({hop} samples), got {block}")
-    tracker, stream, meter = model.tracker(), model.stream(0), LatencyMeter(rate)
-    stream.init_state()
+    with ExitStack() as inputs:
+        if midi_port is not None or osc_port is None:
+            port = open_midi_input(midi_port, controls.midi)
+            inputs.callback(port.close)
+            console.print(f"MIDI in: {escape(port.name)}", highlight=False)
+        if osc_port is not None:
+            server = inputs.enter_context(OscServer(controls.osc, osc_port, control_map.osc_host))
+            console.print(f"OSC in: {server.host}:{server.port}", highlight=False)
+        console.print(f"controls: {escape(control_map.describe())}", highlight=False, soft_wrap=True)
+        rate = player.sample_rate
+        with one_thread():
+            if out is not None:
+                audio = player.run(seconds)
+                write_audio(out, np.clip(audio, -1, 1), rate)
+            else:
+                _play_to_card(player, sounddevice, seconds)
+    r = player.report()
+    where = f"{out}: " if out is not None else ""
+    latency = (f"control to audio median {r['control_median_ms']} ms, max {r['control_max_ms']} ms"
+               if "control_median_ms" in r else "no control applied")
+    console.print(f"{escape(where)}{r['blocks'] * player.block / rate:.1f} s in {r['blocks']} blocks of "
+                  f"{player.block}; "
+                  f"{r['messages']} messages ({r['unknown']} unbound, {r['malformed']} malformed); {latency}; "
+                  f"{r['late_blocks']} blocks late; block median {r['median_ms']} ms, p99 {r['p99_ms']} ms "
+                  f"(deadline {r['deadline_ms']} ms)", highlight=False, soft_wrap=True)
+
+
+def _play_to_card(player, sounddevice, seconds: float | None) -> None:
+    import numpy as np
 
     def callback(outdata, frames, _time, _status):
-        for message in midi_in.iter_pending():
-            if message.type == "note_on":
-                tracker.note_on(message.note, message.velocity)
-            elif message.type == "note_off":
-                tracker.note_off(message.note)
-            elif message.type == "control_change":  # the controllers the model follows (smf: x, y)
-                tracker.control_change(message.control, message.value)
-        audio = meter.measure(stream.step, tracker.frames(frames // hop))
-        outdata[:, 0] = np.clip(audio[0], -1, 1)
+        outdata[:, 0] = np.clip(player.step()[0], -1, 1)
 
-    console.print(f"playing {model.name} at {rate} Hz, {block}-sample blocks; Ctrl-C stops")
-    with one_thread(), sounddevice.OutputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32",
-                                                callback=callback):
+    console.print(f"playing at {player.sample_rate} Hz, {player.block}-sample blocks; Ctrl-C stops")
+    with sounddevice.OutputStream(samplerate=player.sample_rate, blocksize=player.block, channels=1,
+                                  dtype="float32", callback=callback):
         started = time.perf_counter()
         try:
             while seconds is None or time.perf_counter() - started < seconds:
                 time.sleep(0.1)
         except KeyboardInterrupt:
             pass
-    console.print(meter.report())

@@ -483,15 +483,18 @@ class Corpus(Sequence):
     """Scores of one corpus split, with their ids and titles in the same order.
 
     Indexing gives ``symusic.Score`` objects, so a ``Corpus`` goes wherever a
-    list of scores does. ``errors`` lists pieces that could not be read.
+    list of scores does. ``errors`` lists pieces that could not be read;
+    ``collections`` names each piece's corpus (they differ in a mix such as
+    ``essen+ryans``, whose ids are then ``corpus:id``).
     """
 
     def __init__(self, name: str, split: str, ids: list[str], titles: list[str],
                  scores: list[symusic.Score], errors: list[dict] | None = None,
-                 source: str | None = None):
+                 source: str | None = None, collections: list[str] | None = None):
         self.name, self.split, self.source = name, split, source or name
         self.ids, self.titles, self.scores = ids, titles, scores
         self.errors = errors or []
+        self.collections = collections or [self.source] * len(scores)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -499,7 +502,7 @@ class Corpus(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return Corpus(self.name, self.split, self.ids[index], self.titles[index],
-                          self.scores[index], self.errors, self.source)
+                          self.scores[index], self.errors, self.source, self.collections[index])
         return self.scores[index]
 
     def items(self):
@@ -516,7 +519,8 @@ class Corpus(Sequence):
 
 def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
            workers: int | None = None) -> Corpus:
-    """Load a named corpus (``bach``, ``essen``, ...) or a folder/file of scores.
+    """Load a named corpus (``bach``, ``essen``, ...), a mix of them (``essen+ryans+oneill``) or a
+    folder/file of scores.
 
     The cache is built on first use. ``split`` is ``train``, ``valid``,
     ``test`` or ``all``.
@@ -525,6 +529,8 @@ def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
         raise CadenzaError(f"unknown split {split!r} (expected train, valid, test or all)")
     from cadenza.data.audio_sets import AUDIO_SETS, audio_set
 
+    if "+" in str(name) and not Path(name).expanduser().exists():
+        return _mix(str(name), split, progress, workers)
     if str(name) in AUDIO_SETS:  # a named audio set (violin, notes, ...): an AudioSet, not scores
         return audio_set(name, split, progress)
     label, cache, _, fingerprint = _source(name)
@@ -543,6 +549,19 @@ def corpus(name: str | os.PathLike, split: str = "all", progress: bool = True,
         raise CadenzaError(f"{first['path']}: {first['error']} (no readable pieces in {label})")
     source = str(name) if str(name) in CORPORA else str(Path(name).expanduser().resolve())
     return Corpus(label, split, ids, titles, scores, index["errors"], source)
+
+
+def _mix(name: str, split: str, progress: bool, workers: int | None) -> Corpus:
+    """Named corpora side by side: each keeps its own split, so the mix's splits never overlap."""
+    names = name.split("+")
+    unknown = [n for n in names if n not in CORPORA]
+    if unknown or len(set(names)) != len(names):
+        raise CadenzaError(f"{name}: a mix joins distinct named corpora with '+' ({', '.join(CORPORA)}); "
+                           f"{unknown[0] if unknown else 'one is named twice'}" + (" is not one" if unknown else ""))
+    parts = [corpus(n, split, progress, workers) for n in names]
+    return Corpus(name, split, [f"{p.name}:{i}" for p in parts for i in p.ids], [t for p in parts for t in p.titles],
+                  [s for p in parts for s in p.scores], [e for p in parts for e in p.errors], name,
+                  [p.name for p in parts for _ in p.scores])
 
 
 def _load_split(cache: Path, fingerprint: dict, split: str) -> tuple[dict, tuple[list, list, list]]:

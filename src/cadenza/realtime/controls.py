@@ -10,6 +10,11 @@ to a note still held. Loudness follows a one-pole glide in dB towards the
 level of the sounding note's velocity (attack) or the floor (release); f0
 stays on the last note through rests so the oscillator never jumps in
 silence.
+
+Each tracker also declares the controls it takes by name (``parameters``) and
+takes them one at a time through ``set(name, value)``: the names a live
+control map (:mod:`cadenza.realtime.mapping`) binds OSC addresses and MIDI
+controllers to, so a binding to a control a model lacks is refused by name.
 """
 
 from __future__ import annotations
@@ -21,6 +26,20 @@ import numpy as np
 import symusic
 
 from cadenza.audio.features import LOUDNESS_FLOOR_DB, midi_to_hz
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A control a tracker takes by name: what it means, and the span ``[low, high]`` that a
+    0..1 controller (a MIDI CC, an OSC fader with a ``range``) covers unless a map says otherwise."""
+
+    description: str
+    low: float = 0.0
+    high: float = 1.0
+
+
+NOTE = Parameter("a note: on/off with a velocity (MIDI note messages; OSC: pitch, velocity; velocity 0 is off)",
+                 0, 127)
 
 
 @dataclass
@@ -59,10 +78,22 @@ class Envelope:
 
 
 class NoteTracker:
-    """MIDI note events -> frames of ``(f0 Hz, loudness dB)``, one frame every ``hop`` samples."""
+    """MIDI note events -> frames of ``(f0 Hz, loudness dB)``, one frame every ``hop`` samples.
+
+    Continuous controls (``set``) override what notes decide: ``pitch`` or ``f0`` moves the
+    oscillator until the next note moves it again (a pitch fader, a bend), and ``loudness`` or
+    ``velocity`` sets the level the envelope glides to, with or without a note held, until
+    :meth:`reset` (an expression pedal: notes then only choose the pitch)."""
 
     width = 2  # values a frame
     controllers: tuple[int, ...] = ()  # MIDI CC numbers it follows (none)
+    parameters: dict[str, Parameter] = {
+        "pitch": Parameter("MIDI pitch, fractional between keys", 0, 127),
+        "f0": Parameter("fundamental frequency (Hz)", 20, 4000),
+        "loudness": Parameter("loudness the envelope glides to (dB)", -80, -10),
+        "velocity": Parameter("loudness as the velocity of a note (0 is silence)", 0, 127),
+        "note": NOTE,
+    }
 
     def __init__(self, sample_rate: int, hop: int, envelope: Envelope | None = None, first_f0: float = 440.0):
         self.sample_rate, self.hop = sample_rate, hop
@@ -77,21 +108,44 @@ class NoteTracker:
         self.held: list[tuple[int, int]] = []  # (pitch, velocity), newest last
         self.f0 = self.first_f0
         self.level = max(self.envelope.floor_db, LOUDNESS_FLOOR_DB)
+        self.loudness: float | None = None  # a continuous level (dB) set by a control; None: notes decide
 
     def note_on(self, pitch: int, velocity: int) -> None:
         if velocity <= 0:
             self.note_off(pitch)
             return
         self.held = [h for h in self.held if h[0] != pitch] + [(pitch, velocity)]
+        self.f0 = float(midi_to_hz(pitch))
 
     def note_off(self, pitch: int) -> None:
+        newest = bool(self.held) and self.held[-1][0] == pitch
         self.held = [h for h in self.held if h[0] != pitch]
+        if newest and self.held:  # back to the note still held
+            self.f0 = float(midi_to_hz(self.held[-1][0]))
+
+    def set(self, name: str, value) -> None:
+        """Set the control ``name`` (one of :attr:`parameters`) to ``value`` (``note``: a pair
+        ``(pitch, velocity)``)."""
+        if name == "note":
+            pitch, velocity = value
+            self.note_on(int(pitch), int(velocity))
+        elif name == "pitch":
+            self.f0 = float(midi_to_hz(float(value)))
+        elif name == "f0":
+            self.f0 = max(float(value), 1e-3)
+        elif name == "loudness":
+            self.loudness = float(value)
+        elif name == "velocity":
+            self.loudness = self.envelope.level(value) if value > 0 else self.envelope.floor_db
+        else:
+            raise KeyError(name)
 
     def frame(self) -> tuple[float, float]:
-        if self.held:
-            pitch, velocity = self.held[-1]
-            self.f0 = float(midi_to_hz(pitch))
-            target, rate = self.envelope.level(velocity), self._attack
+        if self.loudness is not None:
+            target = self.loudness
+            rate = self._attack if target > self.level else self._release
+        elif self.held:
+            target, rate = self.envelope.level(self.held[-1][1]), self._attack
         else:
             target, rate = self.envelope.floor_db, self._release
         self.level += (target - self.level) * rate
@@ -110,13 +164,26 @@ class ParameterTracker:
     newest held note (last-note priority; it stays on the last note through rests) and 1 on the
     frame a note starts (0 elsewhere). For models played by continuous parameters and one-shot
     notes (the Sound Model Factory: CC 1 and 2 are its x and y); a note-off starts nothing and
-    stops nothing, a one-shot rings out."""
+    stops nothing, a one-shot rings out.
+
+    The controllers' values are controls by name too (``names``: ``x`` and ``y`` for two, else
+    ``cc<number>``), beside ``pitch`` (moves the pitch without a new note), ``onset`` (strikes
+    the current pitch again) and ``note``."""
 
     def __init__(self, sample_rate: int, hop: int, controllers: tuple[int, ...] = (1, 2), initial: float = 0.5,
-                 first_pitch: float = 60.0):
+                 first_pitch: float = 60.0, names: tuple[str, ...] | None = None):
         self.sample_rate, self.hop = sample_rate, hop
         self.controllers = tuple(controllers)
         self.width = len(self.controllers) + 2
+        if names is None:
+            names = ("x", "y") if len(self.controllers) == 2 else tuple(f"cc{n}" for n in self.controllers)
+        self.names = tuple(names)
+        self.parameters: dict[str, Parameter] = {
+            **{name: Parameter(f"value of CC {number}, 0..1") for name, number in zip(self.names, self.controllers)},
+            "pitch": Parameter("MIDI pitch, fractional between keys", 0, 127),
+            "onset": Parameter("strike the current pitch again (any value above 0)"),
+            "note": NOTE,
+        }
         self.initial, self.first_pitch = initial, first_pitch
         self.reset()
 
@@ -138,18 +205,34 @@ class ParameterTracker:
             self.note_off(pitch)
             return
         self.held = [p for p in self.held if p != pitch] + [pitch]
-        self.onset = True
+        self.pitch, self.onset = float(pitch), True
 
     def note_off(self, pitch: int) -> None:
+        newest = bool(self.held) and self.held[-1] == pitch
         self.held = [p for p in self.held if p != pitch]
+        if newest and self.held:  # back to the note still held
+            self.pitch = float(self.held[-1])
 
     def control_change(self, number: int, value: int) -> None:
         if number in self.controllers:
             self.values[self.controllers.index(number)] = min(max(value, 0), 127) / 127
 
+    def set(self, name: str, value) -> None:
+        """Set the control ``name`` (one of :attr:`parameters`) to ``value`` (``note``: a pair
+        ``(pitch, velocity)``)."""
+        if name in self.names:
+            self.values[self.names.index(name)] = min(max(float(value), 0.0), 1.0)
+        elif name == "pitch":
+            self.pitch = float(value)
+        elif name == "onset":
+            self.onset = self.onset or value > 0
+        elif name == "note":
+            pitch, velocity = value
+            self.note_on(int(pitch), int(velocity))
+        else:
+            raise KeyError(name)
+
     def frame(self) -> tuple[float, ...]:
-        if self.held:
-            self.pitch = float(self.held[-1])
         onset, self.onset = self.onset, False
         return (*self.values, self.pitch, 1.0 if onset else 0.0)
 

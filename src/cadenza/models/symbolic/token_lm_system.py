@@ -14,14 +14,16 @@ from cadenza.train.system import System
 
 
 class TokenSystem(System):
-    """``logits_fn(net, input_ids, attention_mask) -> [B, T, V]`` says how the network is called."""
+    """``logits_fn(net, input_ids, attention_mask, **rest) -> [B, T, V]`` says how the network is called;
+    ``rest`` is whatever else the batch holds (a text prompt's vectors)."""
 
     def __init__(self, net: torch.nn.Module, config, logits_fn):
         super().__init__(net, config)
         self.logits_fn = logits_fn
 
     def _loss(self, batch):
-        logits = self.logits_fn(self.model, batch["input_ids"], batch["attention_mask"])  # [B, T, V]
+        rest = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "labels")}
+        logits = self.logits_fn(self.model, batch["input_ids"], batch["attention_mask"], **rest)  # [B, T, V]
         labels = batch["labels"].reshape(-1)
         total = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels,
                                                   ignore_index=W.IGNORE, reduction="sum")

@@ -1,0 +1,429 @@
+"""A transformer over music tokens that follows a text prompt ("a lively jig in D major").
+
+The language model is :mod:`cadenza.models.symbolic.transformer`'s (a Hugging
+Face GPT-2 or Llama over REMI tokens). The prompt is encoded by a frozen
+sentence encoder (all-MiniLM-L6-v2, :mod:`cadenza.nn.text_encoder`) and enters
+as a *prefix*: a small MLP maps its 384-d vector to ``prompt_tokens`` vectors
+that sit before BOS in the input embeddings, as in Li & Liang, "Prefix-tuning"
+(ACL 2021) and Mokady et al., "ClipCap" (2021), here trained jointly with the
+whole model from scratch. Training pairs each piece with captions written from
+what is known about it (:mod:`cadenza.data.captions`: key and mode, meter,
+tempo class, length, collection, region, dance type or genre) in varied
+wording, and replaces the prompt with a learned empty prompt in a share of the
+windows (``prompt_dropout``), so that the same network is also an unprompted
+model and supports classifier-free guidance (Ho & Salimans, "Classifier-free
+diffusion guidance", 2021; applied to autoregressive tokens as in Gafni et al.,
+"Make-A-Scene", 2022, and Copet et al., "MusicGen", NeurIPS 2023)::
+
+    logits = empty + guidance * (prompted - empty)
+
+What it reproduces: prefix conditioning on a frozen text encoder, prompt
+dropout, and classifier-free guidance at sampling time. What it changes:
+captions are built from corpus metadata and paraphrase frames (no human
+captions exist for these corpora); the prefix is a learned projection, not
+cross-attention (the network stays a plain Hugging Face causal LM, saved as
+one, with the prompt adapter in ``prompt.safetensors`` beside it). Transposed
+training windows get captions that name their new key, and the model keeps
+the style, key and meter tokens of :mod:`cadenza.data.tokens`: with a prompt,
+it samples them from what the prompt says.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from cadenza.data import captions as C
+from cadenza.errors import CadenzaError
+from cadenza.models.base import option, register
+from cadenza.models.symbolic.transformer import Transformer, TransformerConfig, TransformerSampling
+from cadenza.utils import no_grad
+
+if TYPE_CHECKING:
+    import torch
+
+PROMPT_FILE = "prompt.safetensors"
+MAX_PROMPT_CHARACTERS = 2000  # a longer prompt is refused; one over the encoder's 256 word pieces is cut
+
+
+@dataclass
+class TextTransformerConfig(TransformerConfig):
+    prompt_tokens: int = option(2, "Vectors the prompt becomes at the start of every sequence (the prefix).",
+                                min=1, max=64)
+    prompt_dropout: float = option(0.15, "Share of training windows whose prompt is replaced by the learned empty "
+                                         "prompt (what unprompted generation and guidance need).", min=0, max=1)
+    captions: int = option(2, "Captions written for each piece in each of its keys.", min=1, max=16)
+    keys: int = option(2, "Transposed copies of each piece trained on besides the original (within +-transpose); "
+                          "their captions name the new key.", min=0, max=12)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.prompt_tokens >= self.context:
+            raise ValueError(f"prompt_tokens ({self.prompt_tokens}) must be below context ({self.context})")
+
+
+@dataclass
+class TextTransformerSampling(TransformerSampling):
+    prompt: str | None = option(None, "What to write, in words, e.g. 'a lively jig in D major' [default: none: "
+                                      "the unprompted model].")
+    guidance: float = option(2.0, "Classifier-free guidance: 0 ignores the prompt, 1 follows it as trained, above 1 "
+                                  "follows it more closely (and varies less).", min=0, max=20)
+
+
+def prompt_adapter(dim: int, prompt_tokens: int) -> torch.nn.Module:
+    """The prompt's vector -> ``prompt_tokens`` input embeddings, plus the learned empty prompt.
+
+    Captions about music are near one another in the encoder's space (cosine about 0.9 between
+    "a jig in D major" and "a reel in G minor"): what tells them apart is a small part of each
+    vector. So the vector is first standardised, dimension by dimension, with the mean and
+    spread of the training captions (buffers, saved with the weights)."""
+    import torch
+
+    class PromptAdapter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokens, self.dim = prompt_tokens, dim
+            self.register_buffer("mean", torch.zeros(C_DIM))
+            self.register_buffer("scale", torch.ones(C_DIM))
+            self.empty = torch.nn.Parameter(torch.zeros(C_DIM))
+            self.project = torch.nn.Sequential(torch.nn.Linear(C_DIM, dim), torch.nn.GELU(),
+                                               torch.nn.Linear(dim, dim * prompt_tokens))
+
+        def standardise_on(self, vectors: np.ndarray) -> None:
+            """Fit ``mean`` and ``scale`` to the training captions' vectors ``[n, 384]``."""
+            spread = vectors.std(0)
+            self.mean.copy_(torch.from_numpy(vectors.mean(0)))
+            self.scale.copy_(torch.from_numpy(np.maximum(spread, 0.1 * float(spread.mean()) + 1e-6)))
+
+        def forward(self, prompt, on):  # prompt [B, 384], on [B] bool -> [B, k, dim]
+            vector = torch.where(on[:, None], (prompt - self.mean) / self.scale, self.empty.expand_as(prompt))
+            return self.project(vector).view(len(prompt), self.tokens, self.dim)
+
+    return PromptAdapter()
+
+
+C_DIM = 384  # the sentence encoder's vector (cadenza.nn.text_encoder.DIM, without importing torch here)
+
+
+def prompted_net(lm, prompt_tokens: int) -> torch.nn.Module:
+    """The causal LM with the prompt adapter: ``net(ids, mask, prompt, on) -> logits [B, T, V]``."""
+    import torch
+
+    class PromptedLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm = lm
+            self.adapter = prompt_adapter(lm.get_input_embeddings().embedding_dim, prompt_tokens)
+
+        def embed(self, input_ids, prompt, on):
+            prefix = self.adapter(prompt, on)  # [B, k, dim]
+            return torch.cat([prefix, self.lm.get_input_embeddings()(input_ids)], dim=1)  # [B, k + T, dim]
+
+        def forward(self, input_ids, attention_mask=None, prompt=None, on=None, use_cache=False):
+            batch = len(input_ids)
+            if prompt is None:
+                prompt = torch.zeros(batch, C_DIM)
+                on = torch.zeros(batch, dtype=torch.bool)
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            mask = torch.cat([torch.ones(batch, prompt_tokens, dtype=attention_mask.dtype), attention_mask], 1)
+            out = self.lm(inputs_embeds=self.embed(input_ids, prompt, on), attention_mask=mask, use_cache=use_cache)
+            return out.logits[:, prompt_tokens:], (out.cache if use_cache else None)
+
+    return PromptedLM()
+
+
+@lru_cache(maxsize=64)
+def prompt_vector(text: str) -> np.ndarray:
+    from cadenza.nn.text_encoder import text_encoder
+
+    return text_encoder().encode([text])[0]
+
+
+def check_prompt(text: str | None) -> str | None:
+    """The prompt as the encoder will read it, or one clear error; a note where it is cut."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise CadenzaError("the prompt is empty: describe the piece (e.g. 'a lively jig in D major') or leave "
+                           "--prompt out for the unprompted model")
+    if len(text) > MAX_PROMPT_CHARACTERS:
+        raise CadenzaError(f"the prompt is {len(text)} characters long; at most {MAX_PROMPT_CHARACTERS}")
+    from cadenza.nn.text_encoder import MAX_WORD_PIECES, text_encoder
+
+    pieces = text_encoder().word_pieces(text)
+    if pieces > MAX_WORD_PIECES - 2:
+        warnings.warn(f"the prompt is {pieces} word pieces long; the text encoder reads the first "
+                      f"{MAX_WORD_PIECES - 2}", stacklevel=3)
+    return text.strip()
+
+
+@register
+class TextTransformer(Transformer):
+    """A transformer over REMI tokens that follows a text prompt, with classifier-free guidance."""
+
+    name: ClassVar[str] = "text_transformer"
+    Config: ClassVar[type] = TextTransformerConfig
+    Sampling: ClassVar[type] = TextTransformerSampling
+    controls: ClassVar[tuple[str, ...]] = ("text",)
+    tiny_config: ClassVar[dict] = {**Transformer.tiny_config, "context": 40, "prompt_tokens": 2, "keys": 1,
+                                   "captions": 1}
+    presets: ClassVar[dict[str, dict]] = {
+        "laptop": {**Transformer.presets["laptop"], "context": 256},
+        "gpu": {**Transformer.presets["gpu"]},
+    }
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self._facts: dict[str, list] = {}
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.context - self.config.prompt_tokens
+
+    # --- training: captioned windows ------------------------------------------------------------
+
+    def fit(self, pieces, valid=None, workdir=None, progress: bool = False, trainer=None):
+        # captions need the corpus (ids, titles, collections), which fit turns into a plain list
+        self._facts = {"train": C.corpus_facts(pieces), "valid": C.corpus_facts(valid) if valid else []}
+        try:
+            return super().fit(pieces, valid=valid, workdir=workdir, progress=progress, trainer=trainer)
+        finally:
+            self._facts, self._caption_vectors = {}, None
+
+    def _build_net(self, vocab_size: int) -> torch.nn.Module:
+        net = prompted_net(super()._build_net(vocab_size), self.config.prompt_tokens)
+        if getattr(self, "_caption_vectors", None) is not None:  # training: standardise on its captions
+            net.adapter.standardise_on(self._caption_vectors)
+        return net
+
+    def windows(self, pieces, train: bool):
+        """Captioned windows; every piece keeps the corpus's style token (a mix's is "other"): the
+        prompt names the collection."""
+        facts = self._facts.get("train" if train else "valid") or C.corpus_facts(pieces)
+        return captioned_windows(self, list(pieces), facts, train)
+
+    def _datasets(self, pieces, valid):
+        from cadenza.data import token_windows as W
+
+        self._ensure_tokenizer(pieces)
+        train = self.windows(pieces, train=True)
+        W.check_batch(train, self.config.batch_size, self.name)
+        valid_set = self.windows(valid, train=False) if valid else None
+        return train, valid_set, collate_captioned(self.tokenizer_.pad)
+
+    @staticmethod
+    def _logits(net, input_ids, attention_mask, prompt=None, prompt_on=None):
+        return net(input_ids, attention_mask, prompt, prompt_on)[0]
+
+    @no_grad
+    def valid_loss(self, pieces, net=None) -> float:
+        """Mean next-token cross-entropy (nats) over the windows of ``pieces`` with their captions."""
+        import torch
+
+        from cadenza.data import token_windows as W
+
+        net = net if net is not None else self.net_
+        data = self.windows(pieces, train=False)
+        if not len(data):
+            raise CadenzaError("no pieces to measure the loss on")
+        collate = collate_captioned(self.tokenizer_.pad)
+        total, count = 0.0, 0
+        net.eval()
+        for start in range(0, len(data), 32):
+            batch = collate([data[i] for i in range(start, min(len(data), start + 32))])
+            logits = self._logits(net, batch["input_ids"], batch["attention_mask"], batch["prompt"],
+                                  batch["prompt_on"])
+            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                             batch["labels"].reshape(-1), ignore_index=W.IGNORE,
+                                                             reduction="sum"))
+            count += int((batch["labels"] != W.IGNORE).sum())
+        return total / count
+
+    # --- generation with guidance ---------------------------------------------------------------
+
+    def _generate_many(self, rngs, options):
+        options.prompt = check_prompt(options.prompt)
+        if options.prompt is not None:
+            prompt_vector(options.prompt)  # encode once, before the pieces
+        return super()._generate_many(rngs, options)
+
+    def _conditions(self, options):
+        """The rows to run: ``(prompt vectors [R, 384], on [R])``: prompted and empty for guidance,
+        one row where guidance is 0 or 1 or there is no prompt."""
+        import torch
+
+        if options.prompt is None or options.guidance == 0:
+            return torch.zeros(1, C_DIM), torch.zeros(1, dtype=torch.bool)
+        vector = torch.from_numpy(prompt_vector(options.prompt))[None]
+        if options.guidance == 1:
+            return vector, torch.ones(1, dtype=torch.bool)
+        return torch.cat([vector, torch.zeros_like(vector)]), torch.tensor([True, False])
+
+    @staticmethod
+    def _guided(logits, guidance: float):
+        """``[R, V]`` rows -> the guided ``[V]`` (prompted + (g - 1) (prompted - empty))."""
+        if len(logits) == 1:
+            return logits[0]
+        return logits[1] + guidance * (logits[0] - logits[1])
+
+    def _start(self, ids, options, use_cache: bool = True):
+        import torch
+
+        prompt, on = self._conditions(options)
+        rows = len(prompt)
+        x = torch.tensor([ids]).expand(rows, -1)
+        embeds = self.net_.embed(x, prompt, on)
+        out = self.net_.lm(inputs_embeds=embeds, use_cache=use_cache, logits_to_keep=1)
+        memory = (out.cache, options.guidance, rows) if use_cache else None
+        return self._guided(out.logits[:, -1].float(), options.guidance), memory
+
+    def _step(self, ids, memory):
+        import torch
+
+        cache, guidance, rows = memory
+        out = self.net_.lm(input_ids=torch.tensor([[ids[-1]]] * rows), cache=cache, use_cache=True,
+                           logits_to_keep=1)
+        return self._guided(out.logits[:, -1].float(), guidance), (out.cache, guidance, rows)
+
+    def _sequence_nll(self, ids) -> float:
+        """Nats of ``ids[1:]`` under the unprompted model (the empty prompt), in sliding windows."""
+        import torch
+
+        context = self.max_positions
+        stride = max(1, context // 2)
+        x = torch.tensor(ids)
+        total, position = 0.0, 1
+        while position < len(ids):
+            end = min(len(ids), context if position == 1 else position + stride)
+            start = max(0, end - context)
+            logits = self._logits(self.net_, x[None, start:end], None)[0].float()  # [W, V]
+            logp = torch.log_softmax(logits[position - 1 - start:end - 1 - start], dim=-1)
+            total -= float(logp.gather(1, x[position:end, None]).sum())
+            position = end
+        return total
+
+    # --- state: the Hugging Face directory plus the prompt adapter ---------------------------------
+
+    def _expected_arrays(self, extra, directory, header):
+        # the Hugging Face model's own tensors (model.safetensors); the adapter's are checked on loading
+        spec = super()._expected_arrays(extra, directory, header)  # the wrapper's, built on meta
+        return {name.removeprefix("lm."): s for name, s in spec.items() if name.startswith("lm.")}
+
+    def _save_files(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        from cadenza.utils import atomic_path
+
+        lm, self.net_ = self.net_, self.net_.lm
+        try:
+            super()._save_files(directory)
+        finally:
+            self.net_ = lm
+        with atomic_path(directory / PROMPT_FILE) as tmp:
+            save_file({k: v.detach().contiguous() for k, v in self.net_.adapter.state_dict().items()}, str(tmp))
+
+    def _load_files(self, directory: Path) -> None:
+        import torch
+
+        from cadenza.models import run_check
+
+        super()._load_files(directory)
+        net = prompted_net(self.net_, self.config.prompt_tokens)
+        file = directory / PROMPT_FILE
+        if not file.is_file():
+            raise CadenzaError(f"{directory}: checkpoint incomplete, missing {PROMPT_FILE}")
+        header = run_check.read_header(file, directory)
+        run_check.compare(header, run_check.module_spec(net.adapter), directory, PROMPT_FILE)
+        arrays = run_check.read_arrays(file, directory)
+        net.adapter.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.net_ = net.eval()
+
+
+# --- captioned training windows ---------------------------------------------------------------------
+
+
+def captioned_windows(model: TextTransformer, pieces, facts, train: bool):
+    """Windows of each piece in its own key and ``keys`` transposed ones, each with ``captions``
+    captions that name that key; every distinct caption is encoded once."""
+    from cadenza.nn.text_encoder import encode_unique
+
+    tok, config = model.tokenizer_, model.config
+    rng = np.random.default_rng(config.seed + (0 if train else 1))
+    versions, texts = [], []  # per piece: [(base ids, [caption, ...]), ...], one entry a key
+    for score, fact in zip(pieces, facts):
+        base = tok.encode_base(score, model._style)
+        if tok.notes_in(base) == 0:
+            continue
+        shifts = [0]
+        if train and config.transpose and config.keys:
+            options = [s for s in range(-config.transpose, config.transpose + 1) if s]
+            shifts += [int(s) for s in rng.choice(options, size=min(config.keys, len(options)), replace=False)]
+        keyed = []
+        for shift in shifts:
+            moved = base if shift == 0 else tok.transpose_base(base, shift)
+            if moved is None:
+                continue
+            lines = [C.caption(fact.transposed(shift), rng) for _ in range(config.captions if train else 1)]
+            texts += lines
+            keyed.append((moved, lines))
+        versions.append(keyed)
+    vectors = encode_unique(texts)
+    if train:
+        model._caption_vectors = np.stack([vectors[t] for t in texts]) if texts else None
+    return captioned_dataset(tok, versions, vectors, config.context - config.prompt_tokens,
+                             config.prompt_dropout if train else 0.0, train)
+
+
+def captioned_dataset(tok, versions, vectors, length: int, dropout: float, train: bool):
+    """The torch dataset: an item is ``(ids [length + 1], prompt vector [384], prompt on)``.
+    Training draws a key, a caption and the prompt dropout per item; validation keeps the
+    original key and its first caption, always prompted."""
+    import torch
+
+    class CaptionedWindows(torch.utils.data.Dataset):
+        def __init__(self):
+            self.context = length
+            self.windows = []
+            for p, keyed in enumerate(versions):
+                ids = tok.bpe(keyed[0][0]) if tok.tok.is_trained else keyed[0][0]
+                for start in range(0, max(len(ids) - 1, 1), length):
+                    self.windows.append((p, start))
+
+        def __len__(self):
+            return len(self.windows)
+
+        def __getitem__(self, index):
+            p, start = self.windows[index]
+            keyed = versions[p]
+            # the engine seeds numpy at each epoch, so these draws repeat after a resume
+            base, lines = keyed[np.random.randint(len(keyed))] if train else keyed[0]
+            line = lines[np.random.randint(len(lines))] if train else lines[0]
+            ids = tok.bpe(base) if tok.tok.is_trained else base
+            window = ids[start:start + length + 1]
+            out = torch.full((length + 1,), tok.pad, dtype=torch.long)
+            out[:len(window)] = torch.tensor(window, dtype=torch.long)
+            on = not train or np.random.random() >= dropout
+            return out, torch.from_numpy(vectors[line]), on
+
+    return CaptionedWindows()
+
+
+def collate_captioned(pad: int):
+    import torch
+
+    from cadenza.data import token_windows as W
+
+    windows = W.collate_windows(pad)
+
+    def collate(items):
+        batch = windows([ids for ids, _, _ in items])
+        batch["prompt"] = torch.stack([vector for _, vector, _ in items])  # [B, 384]
+        batch["prompt_on"] = torch.tensor([on for _, _, on in items], dtype=torch.bool)  # [B]
+        return batch
+    return collate

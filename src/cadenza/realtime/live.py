@@ -1,0 +1,116 @@
+"""Playing a streaming model live: controls in, blocks of audio out, latency measured.
+
+:class:`LivePlayer` is the engine behind ``cadenza play``. Each block it drains
+the controls that arrived since the last one (:class:`~cadenza.realtime.mapping.LiveControls`),
+asks the tracker for the block's control frames and runs the model's stream
+over them: the same ``step`` the offline render runs, so a live performance
+sounds like its offline render. Two drivers call it:
+
+- a sound card's callback, once per block when the card needs audio
+  (``cadenza play`` with a sound card);
+- :meth:`LivePlayer.run`, a loop paced by the clock at real time that keeps the
+  blocks (``cadenza play --out take.wav --seconds 10``: a live take without a
+  sound card, and what the tests and the benchmark drive).
+
+It records when each block's audio was ready and, for every control message,
+the block it took effect in, so "message received -> audio that carries it" is
+a measurement (:meth:`LivePlayer.latencies`), as is a block that came too late
+for its deadline (what a sound card would have played as a dropout).
+
+:func:`open_midi_input` opens a MIDI port (mido, python-rtmidi backend) whose
+messages go to the controls, or says in one line why it cannot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from cadenza.errors import CadenzaError
+from cadenza.realtime.mapping import LiveControls
+from cadenza.realtime.stream import LatencyMeter
+
+
+class LivePlayer:
+    """A streaming model played by :class:`LiveControls`, ``block`` samples at a time."""
+
+    def __init__(self, model, controls: LiveControls, block: int = 256, seed: int = 0, clock=time.perf_counter):
+        if block < model.hop or block % model.hop:
+            raise CadenzaError(f"--block must be a multiple of the model's hop ({model.hop} samples), got {block}")
+        self.controls, self.block, self.clock = controls, block, clock
+        self.sample_rate, self.frames_per_block = model.sample_rate, block // model.hop
+        self.block_seconds = block / model.sample_rate
+        self.stream = model.stream(seed)
+        self.stream.init_state()
+        self.meter = LatencyMeter(model.sample_rate)
+        self.ready: list[float] = []  # clock time each block's audio was ready
+        self.late = 0  # blocks ready after their deadline (paced runs): a sound card's dropouts
+
+    @property
+    def blocks(self) -> int:
+        return len(self.ready)
+
+    def step(self) -> np.ndarray:
+        """The next block ``[channels, block]``: queued controls first, then the model."""
+        self.controls.apply(self.blocks)
+        frames = self.controls.tracker.frames(self.frames_per_block)
+        audio = self.meter.measure(self.stream.step, frames)
+        self.ready.append(self.clock())
+        return audio
+
+    def run(self, seconds: float, pace: bool = True) -> np.ndarray:
+        """``seconds`` of audio ``[channels, samples]``, block by block; ``pace``: each block starts
+        at its time on the clock, as a sound card would ask for it, and one ready after the next
+        block's start counts as :attr:`late`. Without ``pace``, as fast as the model goes."""
+        count = max(1, math.ceil(seconds / self.block_seconds))
+        start = self.clock()
+        out = []
+        for i in range(count):
+            if pace:
+                wait = start + i * self.block_seconds - self.clock()
+                if wait > 0:
+                    time.sleep(wait)
+            out.append(self.step())
+            if pace and self.ready[-1] > start + (i + 1) * self.block_seconds:
+                self.late += 1
+        return np.concatenate(out, axis=-1)
+
+    def latencies(self) -> np.ndarray:
+        """Seconds from each applied message's arrival to the end of the block that carried it."""
+        return np.array([self.ready[m.block] - m.arrived for m in self.controls.applied
+                         if 0 <= m.block < len(self.ready)])
+
+    def report(self) -> dict:
+        """The latency meter's report, with the messages and their control-to-audio latency."""
+        report = self.meter.report()
+        latency = self.latencies()
+        controls = self.controls
+        report.update(messages=controls.received, applied=len(controls.applied), unknown=controls.unknown,
+                      malformed=controls.malformed, late_blocks=self.late)
+        if len(latency):
+            report.update(control_median_ms=round(float(np.median(latency)) * 1000, 2),
+                          control_max_ms=round(float(latency.max()) * 1000, 2))
+        return report
+
+
+def open_midi_input(name: str | None, callback):
+    """The MIDI input port ``name`` (None: the first there is), calling ``callback(message)`` for
+    each message on the backend's thread; or one clear error saying why there is none."""
+    try:
+        import mido
+
+        names = mido.get_input_names()
+    except Exception as exc:  # ImportError, or the backend's own error when no MIDI system runs (no ALSA sequencer)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise CadenzaError(f"no MIDI input available ({reason}); pip install python-rtmidi, or play over OSC "
+                           "(--osc PORT)") from None
+    if not names:
+        raise CadenzaError("no MIDI input port found; connect a keyboard, or play over OSC (--osc PORT)")
+    if name is not None and name not in names:
+        raise CadenzaError(f"no MIDI input port {name!r} (ports: {', '.join(names)})")
+    try:
+        return mido.open_input(name or names[0], callback=callback)
+    except Exception as exc:
+        raise CadenzaError(f"cannot open MIDI input {name or names[0]!r} ({str(exc).splitlines()[0][:120]})") from None
