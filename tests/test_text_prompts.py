@@ -216,3 +216,10 @@ def test_training_learns_to_follow_the_key_a_prompt_asks_for():
         return float(pair[1])
     assert p_f_sharp("a melody in F# major") > 0.7
     assert p_f_sharp("a melody in C major") < 0.3
+
+
+def test_fine_tuning_refuses_a_prompted_run_by_name(run):
+    from cadenza.models.symbolic.transformer import from_checkpoint
+
+    with pytest.raises(CadenzaError, match="plain causal LM"):
+        from_checkpoint(run)

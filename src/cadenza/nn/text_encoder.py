@@ -55,13 +55,11 @@ class TextEncoder:
 
         logging.set_verbosity_error()
         logging.disable_progress_bar()
-
-        from cadenza.models.run_check import BUILD_LOCK
-
         folder = folder or model_folder()
-        with BUILD_LOCK:  # building a transformers model patches process-wide state
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            self.net = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch.float32).eval()
+        # building a transformers model patches process-wide state: a caller that builds models on
+        # several threads holds its lock around the first call of text_encoder()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.net = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch.float32).eval()
 
     def word_pieces(self, text: str) -> int:
         """How many word pieces ``text`` is (without the [CLS] and [SEP] the model adds)."""
@@ -90,7 +88,7 @@ def text_encoder() -> TextEncoder:
 
 def encode_unique(texts: list[str], progress=None) -> dict[str, np.ndarray]:
     """Each distinct text once: ``{text: vector}``. ``progress(done, total)`` after each batch."""
-    unique = sorted(set(texts))
+    unique = sorted(set(texts), key=lambda t: (len(t), t))  # batches of similar length pad little
     encoder = text_encoder()
     vectors = {}
     step = 512

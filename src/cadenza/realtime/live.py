@@ -12,6 +12,10 @@ sounds like its offline render. Two drivers call it:
   blocks (``cadenza play --out take.wav --seconds 10``: a live take without a
   sound card, and what the tests and the benchmark drive).
 
+:func:`play_glide` drives it unpaced for the studio's Play tab: faders gliding from a start
+to an end value and notes struck over a take, each sent as the OSC message a performer would
+send, so the take is what ``cadenza play`` gives for the same moves.
+
 It records when each block's audio was ready and, for every control message,
 the block it took effect in, so "message received -> audio that carries it" is
 a measurement (:meth:`LivePlayer.latencies`), as is a block that came too late
@@ -114,3 +118,61 @@ def open_midi_input(name: str | None, callback):
         return mido.open_input(name or names[0], callback=callback)
     except Exception as exc:
         raise CadenzaError(f"cannot open MIDI input {name or names[0]!r} ({str(exc).splitlines()[0][:120]})") from None
+
+
+def glide_curves(start: dict[str, float], end: dict[str, float], blocks: int) -> dict[str, np.ndarray]:
+    """Each control's value in each of ``blocks`` blocks, moving linearly from its ``start`` value
+    (first block) to its ``end`` value (last block); a control in only one of them holds that value."""
+    curves = {}
+    for name in dict.fromkeys([*start, *end]):
+        a = float(start.get(name, end.get(name)))
+        b = float(end.get(name, start.get(name)))
+        curves[name] = np.linspace(a, b, blocks) if blocks > 1 else np.array([a])
+    return curves
+
+
+def glide_messages(start: dict[str, float], end: dict[str, float], blocks: int,
+                   notes: list[int] | tuple[int, ...] = (), velocity: int = 100) -> list[list[tuple]]:
+    """The OSC messages ``(address, *args)`` a performer would send before each of ``blocks`` blocks:
+    one fader message a control a block, its value on :func:`glide_curves`, while ``notes`` are
+    struck one after the other (``/note pitch velocity``), each in its own equal share of the take
+    and released at 90% of it (``/note pitch 0``).
+
+    A block's notes come before its faders, so a control that is moved wins over what a note
+    sets (a ``pitch`` fader over the notes' keys), as the newest message does live. Addresses
+    are ``/<control>``, as :meth:`ControlMap.default_for` binds them."""
+    curves = glide_curves(start, end, blocks)
+    events: list[list[tuple]] = [[] for _ in range(blocks)]
+    for k, pitch in enumerate(notes):
+        on = k * blocks // len(notes)
+        share = (k + 1) * blocks // len(notes) - on
+        off = on + max(1, math.floor(0.9 * share))
+        events[on].append(("/note", int(pitch), int(velocity)))
+        if off < blocks:
+            events[off].insert(0, ("/note", int(pitch), 0))
+    return [events[i] + [(f"/{name}", float(values[i])) for name, values in curves.items()] for i in range(blocks)]
+
+def play_glide(model, start: dict[str, float], end: dict[str, float], seconds: float,
+               notes: list[int] | tuple[int, ...] = (), seed: int = 0, block: int = 256) -> tuple[np.ndarray, dict]:
+    """``seconds`` of audio ``[channels, samples]`` from a streaming ``model`` whose controls glide
+    from ``start`` to ``end`` while ``notes`` are struck (see :func:`glide_messages`), rendered
+    offline (unpaced) by a :class:`LivePlayer`: every value goes in as the OSC message a fader
+    would send, through :class:`LiveControls` and the default map, so the take is what ``cadenza
+    play`` gives for the same moves. Also returns the curves: ``{"time": each block's start in
+    seconds, name: each control's value in each block}``."""
+    from cadenza.realtime.mapping import ControlMap
+
+    tracker = model.tracker()
+    controls = LiveControls(ControlMap.default_for(tracker), tracker)
+    player = LivePlayer(model, controls, block, seed)
+    blocks = max(1, math.ceil(seconds / player.block_seconds))
+    out = []
+    for row in glide_messages(start, end, blocks, notes):
+        for address, *args in row:
+            controls.osc(address, *args)
+        out.append(player.step())
+    if controls.unknown or controls.malformed:
+        raise CadenzaError(f"{controls.unknown + controls.malformed} control messages were not taken "
+                           f"(controls of {model.name}: {', '.join(tracker.parameters)})")
+    audio = np.concatenate(out, axis=-1)[..., :max(1, round(seconds * player.sample_rate))]
+    return audio, {"time": np.arange(blocks) * player.block_seconds, **glide_curves(start, end, blocks)}

@@ -1,4 +1,5 @@
-"""The studio's page: Generate, Audio, Latent, Sound model, Vamp and Train tabs over the registry and the Generator API.
+"""The studio's page: Generate, Audio, Latent, Sound model, Play, Vamp and Train tabs over the registry
+and the Generator API.
 
 Thin by design: every control comes from a model's dataclasses (see
 :mod:`cadenza.studio.controls`), every action is a call on the Gradio-free
@@ -26,12 +27,15 @@ from cadenza.studio.service import (
     LATENT_SECONDS,
     LATENT_SLIDERS,
     MAX_PIECES,
+    MAX_PLAY_SECONDS,
     MAX_SOUND_MODEL_NOTES,
     MAX_VAMP_STEPS,
     NO_LATENT,
+    NO_PLAY,
     NO_SOUND_MODEL,
     NO_TIMBRE,
     NO_VAMP,
+    PLAY_SLIDERS,
     SLOTS,
     TRAIN_MINUTES,
     VAMP_SECONDS,
@@ -207,6 +211,46 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                 with gr.Column():
                     sound_status = gr.Markdown()
                     sound_audio = gr.Audio(label="Played", type="filepath", interactive=False)
+
+        # --- Play --------------------------------------------------------------------
+        with gr.Tab("Play"):
+            play_choices = studio.play_runs()
+            play_first = play_choices[0] if play_choices else None
+            play_specs = _play_specs(studio, play_first)
+            play_note = gr.Markdown("" if play_choices else NO_PLAY)
+            with gr.Row():
+                with gr.Column():
+                    play_run = gr.Dropdown(choices=play_choices, value=play_first,
+                                           label="Streaming model (ddsp, wavenet, smf runs)")
+                    gr.Markdown("The controls `cadenza play` takes over OSC and MIDI: each ticked one glides from "
+                                "its start to its end value over the take, as a fader moved the same way would; "
+                                "the notes are struck one after the other. A moved control wins over the notes.")
+                    play_use = gr.CheckboxGroup(choices=[c["name"] for c in play_specs],
+                                                value=[c["name"] for c in play_specs if c["selected"]],
+                                                label="Controls to move",
+                                                info="Unticked: the notes (or the model's resting value) decide.")
+                    play_starts, play_ends = [], []
+                    for i in range(PLAY_SLIDERS):
+                        spec = play_specs[i] if i < len(play_specs) else None
+                        with gr.Row():
+                            play_starts.append(gr.Slider(**_play_slider(spec, "start", spec is not None
+                                                                        and spec["selected"])))
+                            play_ends.append(gr.Slider(**_play_slider(spec, "end", spec is not None
+                                                                      and spec["selected"])))
+                    with gr.Row():
+                        play_seconds = gr.Number(4.0, label="seconds", info=f"Up to {MAX_PLAY_SECONDS:g}.")
+                        play_notes = gr.Textbox("60 64 67", label="notes", max_lines=1,
+                                                info="MIDI keys, struck one after the other (empty: none).")
+                        play_seed = gr.Number(0, precision=0, label="seed")
+                    play_button = gr.Button("Play", variant="primary")
+                    play_api_start = gr.Textbox(visible=False)
+                    play_api_end = gr.Textbox(visible=False)
+                    play_api_button = gr.Button(visible=False)
+                with gr.Column():
+                    play_status = gr.Markdown()
+                    play_audio = gr.Audio(label="Played", type="filepath", interactive=False)
+                    play_image = gr.Image(label="Controls (above) and the output's loudness and pitch (below)",
+                                          type="filepath", interactive=False)
 
         # --- Vamp ----------------------------------------------------------------------
         with gr.Tab("Vamp"):
@@ -455,6 +499,75 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         refresh.click(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
         demo.load(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
 
+        play_sliders = play_starts + play_ends
+
+        def show_play_controls(run_value, use_value, keep_ticks: bool):
+            """The tick boxes and slider pairs for ``run_value``'s controls (``keep_ticks``: as ticked)."""
+            try:
+                specs = _play_specs(studio, run_value)
+            except Exception as exc:
+                return [gr.update(choices=[], value=[]), *[gr.update(visible=False)] * len(play_sliders),
+                        ss.message(exc)]
+            names = [c["name"] for c in specs]
+            ticked = [n for n in use_value or [] if n in names] if keep_ticks else \
+                [c["name"] for c in specs if c["selected"]]
+            updates = [gr.update(**_play_slider(specs[i] if i < len(specs) else None, which,
+                                                i < len(specs) and names[i] in ticked, keep_ticks))
+                       for which in ("start", "end") for i in range(PLAY_SLIDERS)]
+            return [gr.update(choices=names, value=ticked), *updates, gr.update()]
+
+        play_run.change(lambda run_value: show_play_controls(run_value, [], False), inputs=play_run,
+                        outputs=[play_use, *play_sliders, play_status], api_visibility="private")
+        play_use.input(lambda run_value, use_value: show_play_controls(run_value, use_value, True),
+                       inputs=[play_run, play_use], outputs=[play_use, *play_sliders, play_status],
+                       api_visibility="private")
+
+        def play_outputs(request, run_value, start: dict, end: dict, seconds_value, notes_value, seed_value):
+            """Play through the service: status, audio and picture (one error line and nothing else)."""
+            try:
+                result = studio.play(_session(request), run_value, start, end, seconds_value, notes_value,
+                                     seed_value)
+            except Exception as exc:
+                return ss.message(exc), None, None
+            return result["status"], result["audio"], result["image"]
+
+        def play_from_page(data: dict, request: gr.Request):
+            """The page's Play: the ticked controls' slider pairs (slider i is the run's control i)."""
+            run_value = data[play_run]
+            try:
+                names = [c["name"] for c in _play_specs(studio, run_value)]
+            except Exception as exc:
+                return ss.message(exc), None, None
+            ticked = set(data[play_use] or [])
+            start = {n: data[play_starts[i]] for i, n in enumerate(names[:PLAY_SLIDERS]) if n in ticked}
+            end = {n: data[play_ends[i]] for i, n in enumerate(names[:PLAY_SLIDERS]) if n in ticked}
+            return play_outputs(request, run_value, start, end, data[play_seconds], data[play_notes],
+                                data[play_seed])
+
+        def play_from_api(run_value: str, start: str, end: str, seconds_value: float, notes_value: str,
+                          seed_value: float, request: gr.Request):
+            """``/play``: the start and end values as JSON objects of control names and numbers."""
+            try:
+                start, end = (_json_object(text, what) for text, what in ((start, "start"), (end, "end")))
+            except CadenzaError as exc:
+                return ss.message(exc), None, None
+            return play_outputs(request, run_value, start, end, seconds_value, notes_value, seed_value)
+
+        play_events = dict(outputs=[play_status, play_audio, play_image], concurrency_limit=1,
+                           concurrency_id="play")
+        play_button.click(play_from_page, inputs={play_run, play_use, play_seconds, play_notes, play_seed,
+                                                  *play_sliders}, api_visibility="private", **play_events)
+        play_api_button.click(play_from_api, inputs=[play_run, play_api_start, play_api_end, play_seconds,
+                                                     play_notes, play_seed], api_name="play", **play_events)
+
+        def refresh_play(run_value):
+            runs_now = studio.play_runs()
+            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
+                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_PLAY)
+
+        refresh.click(refresh_play, inputs=play_run, outputs=[play_run, play_note], api_visibility="private")
+        demo.load(refresh_play, inputs=play_run, outputs=[play_run, play_note], api_visibility="private")
+
         def run_vamp(run_value, source_value, mask_value, steps_value, seed_value, temperature_value,
                      seconds_value, loop_value, request: gr.Request):
             try:
@@ -543,6 +656,36 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
 
         demo.unload(forget_session)
     return demo
+
+
+def _play_specs(studio: Studio, run: str | None) -> list[dict]:
+    """The Play tab's controls of ``run`` (none without a run), at most :data:`PLAY_SLIDERS`."""
+    return studio.play_controls(run)[:PLAY_SLIDERS] if run else []
+
+
+def _play_slider(spec: dict | None, which: str, visible: bool, keep_value: bool = False) -> dict:
+    """A Play slider's settings for control ``spec`` (its ``start`` or ``end``): span, step, label
+    and its default value (``keep_value``: the value stays as set); hidden without a control."""
+    if spec is None:
+        return dict(minimum=0, maximum=1, value=0, label=which, visible=False)
+    span = spec["high"] - spec["low"]
+    step = 0.01 if span <= 2 else (0.1 if span <= 200 else 1)
+    settings = dict(minimum=spec["low"], maximum=spec["high"], step=step, label=f"{spec['name']}: {which}",
+                    info=spec["description"] if which == "start" else None, visible=visible)
+    if not keep_value:
+        settings["value"] = spec["default"]
+    return settings
+
+
+def _json_object(text: str | None, what: str) -> dict:
+    """A JSON object from the API (empty: ``{}``), or one clear error."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError as exc:
+        raise CadenzaError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise CadenzaError(f"{what}: a JSON object of control names and values, like {{\"loudness\": -40}}")
+    return value
 
 
 def _presets(studio: Studio, name: str | None) -> list[str]:

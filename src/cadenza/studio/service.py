@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from cadenza.config import SEED
 from cadenza.errors import CadenzaError
 from cadenza.studio import session as ss
@@ -43,6 +45,14 @@ NO_VAMP = ("No maskgit model yet: train one with `cadenza train maskgit --data v
 NO_SOUND_MODEL = ("No sound model yet: train one with `cadenza train smf --data notes --gan pretrained/specgan-notes "
                   "--out runs/smf` (or use pretrained/smf), then press Refresh.")
 MAX_SOUND_MODEL_NOTES = 16
+NO_PLAY = ("No streaming model yet: train one with `cadenza train ddsp --data violin --out runs/violin` "
+           "(or use pretrained/ddsp-violin), then press Refresh.")
+PLAY_SLIDERS = 4  # the Play tab's start/end slider pairs: a tracker's continuous controls, up to this many
+MAX_PLAY_SECONDS = 30.0  # one take of the Play tab
+MAX_PLAY_NOTES = 32
+PLAY_BLOCK = 256  # samples a block, as `cadenza play` plays by default
+EVENT_CONTROLS = ("note", "onset")  # a tracker's controls that are events (the notes box), not sliders
+PLAY_DEFAULTS = {"pitch": 60.0, "f0": 261.63, "loudness": -30.0, "velocity": 100.0}  # else mid-span
 COMPARE_METRICS = ("pitch_entropy", "pitch_class_entropy", "pitch_in_scale_rate", "mean_interval",
                    "notes_per_bar", "empty_beat_rate")
 
@@ -76,6 +86,8 @@ class Studio:
     def sources(self) -> list[tuple[str, str]]:
         runs = [(f"{name} (trained {model} run)", f"run:{name}") for name, model in ss.list_runs(self.runs).items()
                 if model in self.models]
+        runs += [(f"{name} (shipped {model} run)", f"run:{name}") for name, model in self.shipped_runs().items()
+                 if model in self.models]
         techniques = [(f"{name} ({'needs training' if cls.needs_fit else 'technique'}, {cls.domain})",
                        f"model:{name}") for name, cls in self.models.items()]
         return runs + techniques
@@ -85,7 +97,7 @@ class Studio:
         if kind == "model" and name in self.models:
             return name
         if kind == "run":
-            model = ss.list_runs(self.runs).get(name)
+            model = (self.shipped_runs() if name.startswith("pretrained/") else ss.list_runs(self.runs)).get(name)
             if model in self.models:
                 return model
         raise CadenzaError(f"choose a technique or a trained run (got {source!r})")
@@ -169,7 +181,7 @@ class Studio:
         pieces = model.generate(n=n, seed=seed, **sampling)
         elapsed = time.perf_counter() - started
         folder = self.sessions.new_folder(session, "take")
-        take = write_take(pieces, model.domain, folder, f"{label}-s{seed}")
+        take = write_take(pieces, model.domain, folder, f"{label.replace('/', '-')}-s{seed}")
         take["label"] = f"{label}, seed {seed}"
         take["seconds"] = elapsed
         return take
@@ -339,6 +351,86 @@ class Studio:
         target = self.sessions.new_folder(session, "sound-model") / f"{run.replace('/', '-')}-play.wav"
         audio.write(target)
         return str(target), remarks
+
+    # --- play (a streaming model's live controls, gliding over a take) ---------------
+
+    def play_runs(self) -> list[str]:
+        """Runs of models that stream (declared by inheriting ``Streaming``: ddsp, wavenet, smf): the
+        runs folder's, then the shipped ones (``pretrained/ddsp-violin``, ``pretrained/smf``, ...)."""
+        from cadenza.models.abilities import Streaming
+
+        found = {**ss.list_runs(self.runs), **self.shipped_runs()}
+        return [name for name, model in found.items()
+                if model in self.models and issubclass(self.models[model], Streaming)]
+
+    def _play_model(self, run: str):
+        """The loaded streaming model of run ``run``, or one line saying why there is none."""
+        from cadenza.models.abilities import Streaming
+
+        choices = self.play_runs()
+        if not run:
+            raise CadenzaError(NO_PLAY if not choices else "choose a model to play")
+        if run not in choices:
+            other = {**ss.list_runs(self.runs), **self.shipped_runs()}.get(run)
+            raise CadenzaError(f"{run} is a {other} run: it does not stream (playing live needs a ddsp, wavenet "
+                               "or smf run)" if other else f"no run called {run!r} in the runs folder")
+        model = self.load_run(run)
+        if not isinstance(model, Streaming):  # the folder changed since it was listed
+            raise CadenzaError(f"{run} is a {model.name} run: it does not stream")
+        return model
+
+    def play_controls(self, run: str) -> list[dict]:
+        """The continuous controls of ``run``'s tracker, the ones a slider (an OSC fader) drives, in
+        the order the tracker declares them: ``name``, ``description``, ``low``, ``high``, a
+        ``default`` value and ``selected`` (moved by default: the first of controls that drive the
+        same thing, such as ``pitch`` before ``f0``). Events (``note``, ``onset``) are left out."""
+        return continuous_controls(self._play_model(run).tracker())
+
+    def play(self, session: str | None, run: str, start: dict | None, end: dict | None, seconds=4.0,
+             notes=None, seed=0) -> dict:
+        """Play ``seconds`` of ``run`` live but offline: each control in ``start`` / ``end`` glides
+        from its start to its end value over the take (one only: it holds), sent block by block as
+        an OSC fader would through the live path (:func:`cadenza.realtime.live.play_glide`), while
+        ``notes`` (MIDI keys, a list or text like ``"60 64 67"``) are struck one after the other.
+        Writes the WAV and a PNG of the control curves over the output's loudness and pitch into a
+        new session folder (both or neither). Returns ``audio``, ``image`` and a one-line ``status``.
+
+        Refused with one line, before any audio: an unknown control or an event control, a value
+        outside the control's span, two controls that drive the same thing, seconds <= 0 or over
+        :data:`MAX_PLAY_SECONDS`, bad notes, a run that does not stream."""
+        from cadenza.realtime.live import play_glide
+        from cadenza.utils import one_thread
+
+        model = self._play_model(run)
+        tracker = model.tracker()
+        spans = {c["name"]: c for c in continuous_controls(tracker)}
+        start = checked_values(start, "start", spans, model.name)
+        end = checked_values(end, "end", spans, model.name)
+        check_distinct(tracker, [*dict.fromkeys([*start, *end])])
+        seconds = bounded_number(seconds, "seconds", MAX_PLAY_SECONDS)
+        keys = parse_notes(notes)
+        seed = whole_number(seed or 0, "seed", SEED.min, SEED.max)
+        started = time.perf_counter()
+        with one_thread():
+            samples, curves = play_glide(model, start, end, seconds, keys, seed, PLAY_BLOCK)
+        elapsed = time.perf_counter() - started
+        stem = f"{run.replace('/', '-')}-s{seed}"
+        folder = self.sessions.new_folder(session, "play")
+        try:  # both files or neither
+            from cadenza.audio.io import Audio
+
+            written = Audio(samples.astype("float32"), model.sample_rate).write(folder / f"{stem}.wav")
+            image = plot_take(samples, model.sample_rate, curves, spans, keys, folder / f"{stem}-controls.png",
+                              f"{run}, seed {seed}")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        moves = [f"{name} {_short(values[0])}" + (f" to {_short(values[-1])}" if values[-1] != values[0] else "")
+                 for name, values in curves.items() if name != "time"]
+        status = (f"Played {seconds:g} s of {run}, seed {seed}: " + (", ".join(moves) or "no control moved")
+                  + (f"; notes {' '.join(map(str, keys))}" if keys else "; no notes")
+                  + f" (rendered in {elapsed:.1f} s).")
+        return {"audio": str(written), "image": str(image), "status": status}
 
     # --- vamp ------------------------------------------------------------------------
 
@@ -548,6 +640,138 @@ def latent_slider(value, index: int) -> float:
         raise CadenzaError(f"axis {index + 1}: choose from {-LATENT_RANGE:g} to {LATENT_RANGE:g} standard "
                            f"deviations, got {value!r}")
     return number
+
+
+def continuous_controls(tracker) -> list[dict]:
+    """A tracker's controls that a slider drives (all but :data:`EVENT_CONTROLS`), each a dict of
+    ``name``, ``description``, ``low``, ``high``, ``default`` (:data:`PLAY_DEFAULTS`, else the middle
+    of the span) and ``selected``: moved by default, which a control is when notes do not decide
+    what it drives (the smf's x and y; a ddsp's pitch and loudness are the notes' until moved) and
+    no control before it drives the same thing (``pitch`` before ``f0``)."""
+    controls, taken = [], driven_columns(tracker, "note")
+    for name, parameter in tracker.parameters.items():
+        if name in EVENT_CONTROLS:
+            continue
+        low, high = float(parameter.low), float(parameter.high)
+        default = min(max(PLAY_DEFAULTS.get(name, (low + high) / 2), low), high)
+        columns = driven_columns(tracker, name)
+        controls.append({"name": name, "description": parameter.description, "low": low, "high": high,
+                         "default": default, "selected": not columns & taken})
+        taken |= columns
+    return controls
+
+
+def driven_columns(tracker, name: str) -> set[int]:
+    """The columns of the tracker's frames that control ``name`` moves: where its frames after
+    the control is set to its low end, to its high end (``note``: keys 48 and 72, and no note at
+    all) differ. The tracker is reset after."""
+    parameter = tracker.parameters[name]
+    values = [(48, 100), (72, 100), None] if name == "note" else [parameter.low, parameter.high]
+    frames = []
+    for value in values:
+        tracker.reset()
+        if value is not None:
+            tracker.set(name, value)
+        frames.append(tracker.frames(4))
+    tracker.reset()
+    moved = np.any([np.abs(f - frames[0]) > 1e-6 for f in frames[1:]], axis=(0, 1))
+    return {int(c) for c in np.flatnonzero(moved)}
+
+
+def check_distinct(tracker, names: list[str]) -> None:
+    """Refuse two controls that drive the same thing (``pitch`` and ``f0``): each would undo the other."""
+    owner: dict[int, str] = {}
+    for name in names:
+        for column in sorted(driven_columns(tracker, name)):
+            if column in owner:
+                raise CadenzaError(f"{owner[column]} and {name} drive the same thing: move one of them")
+            owner[column] = name
+
+
+def checked_values(values: dict | None, what: str, spans: dict[str, dict], model: str) -> dict[str, float]:
+    """``values`` (control name -> number) checked against the controls ``spans`` (from
+    :func:`continuous_controls`): known names, finite numbers within ``[low, high]``."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise CadenzaError(f"{what}: control names and values, like {{\"pitch\": 60}}, got {values!r}")
+    checked = {}
+    for name, value in values.items():
+        if name not in spans:
+            kind = "an event (strike notes with the notes box)" if name in EVENT_CONTROLS else "not one of them"
+            raise CadenzaError(f"{what}: {model} has no control {name!r} to glide, {kind} "
+                               f"(its controls: {', '.join(spans)})")
+        low, high = spans[name]["low"], spans[name]["high"]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise CadenzaError(f"{what}: {name} must be a number, got {value!r}") from None
+        if not (math.isfinite(number) and low <= number <= high):
+            raise CadenzaError(f"{what}: {name} goes from {low:g} to {high:g}, got {value!r}")
+        checked[name] = number
+    return checked
+
+
+def parse_notes(notes) -> list[int]:
+    """MIDI keys from a list or a text such as ``"60 64 67"`` (commas allowed), at most
+    :data:`MAX_PLAY_NOTES`, each 0-127; empty or None: no notes."""
+    if notes is None:
+        return []
+    parts = re.split(r"[\s,]+", notes.strip()) if isinstance(notes, str) else list(notes)
+    parts = [p for p in parts if p != ""]
+    if len(parts) > MAX_PLAY_NOTES:
+        raise CadenzaError(f"notes: at most {MAX_PLAY_NOTES}, got {len(parts)}")
+    return [whole_number(p, "notes: each a MIDI key", 0, 127) for p in parts]
+
+
+def plot_take(samples, sample_rate: int, curves: dict, spans: dict[str, dict], notes: list[int], path: Path,
+              title: str) -> Path:
+    """A PNG of a Play take: above, each control's curve as a share of its span and the notes'
+    onsets; below, the output's loudness (dB) and pitch (YIN, Hz, where voiced). Matplotlib's object
+    API (no pyplot state: safe from the studio's threads)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from cadenza.audio import features
+    from cadenza.utils import atomic_path
+
+    hop = PLAY_BLOCK
+    seconds = samples.shape[-1] / sample_rate
+    fig = Figure(figsize=(9, 4.2), dpi=100)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for name, values in curves.items():
+        if name != "time":
+            low, high = spans[name]["low"], spans[name]["high"]
+            top.plot(curves["time"], (values - low) / (high - low), label=f"{name} ({low:g} to {high:g})")
+    for k in range(len(notes)):
+        top.axvline(curves["time"][k * len(curves["time"]) // len(notes)], color="grey", linestyle=":")
+    top.set_ylim(-0.05, 1.05)
+    top.set_ylabel("share of span")
+    if len(curves) > 1:
+        top.legend(loc="upper left", fontsize=8)
+    top.set_title(title + (f"; notes {' '.join(map(str, notes))} (dotted)" if notes else ""), fontsize=9)
+    level = features.loudness(samples, sample_rate, hop)
+    times = np.arange(len(level)) * hop / sample_rate
+    bottom.plot(times, level, color="tab:red", label="loudness (dB)")
+    bottom.set_ylabel("loudness (dB)")
+    bottom.set_xlabel("seconds")
+    bottom.set_xlim(0, seconds)
+    f0, confidence = features.pitch(samples, sample_rate, hop, method="yin")
+    twin = bottom.twinx()
+    twin.plot(np.arange(len(f0)) * hop / sample_rate, np.where(confidence > 0.5, f0, np.nan), ".",
+              color="tab:green", markersize=2)
+    twin.set_ylabel("pitch (Hz)", color="tab:green")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def _short(value: float) -> str:
+    """A control value for the status line: at most three decimals, no trailing zeros."""
+    return f"{float(value):.3f}".rstrip("0").rstrip(".")
 
 
 def run_keeps_its_settings(cls: type, config: dict) -> str:

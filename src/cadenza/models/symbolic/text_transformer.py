@@ -138,11 +138,18 @@ def prompted_net(lm, prompt_tokens: int) -> torch.nn.Module:
     return PromptedLM()
 
 
-@lru_cache(maxsize=64)
-def prompt_vector(text: str) -> np.ndarray:
+def encoder():
+    """The sentence encoder, built under the lock every model build takes (see run_check)."""
+    from cadenza.models.run_check import BUILD_LOCK
     from cadenza.nn.text_encoder import text_encoder
 
-    return text_encoder().encode([text])[0]
+    with BUILD_LOCK:
+        return text_encoder()
+
+
+@lru_cache(maxsize=64)
+def prompt_vector(text: str) -> np.ndarray:
+    return encoder().encode([text])[0]
 
 
 def check_prompt(text: str | None) -> str | None:
@@ -154,9 +161,9 @@ def check_prompt(text: str | None) -> str | None:
                            "--prompt out for the unprompted model")
     if len(text) > MAX_PROMPT_CHARACTERS:
         raise CadenzaError(f"the prompt is {len(text)} characters long; at most {MAX_PROMPT_CHARACTERS}")
-    from cadenza.nn.text_encoder import MAX_WORD_PIECES, text_encoder
+    from cadenza.nn.text_encoder import MAX_WORD_PIECES
 
-    pieces = text_encoder().word_pieces(text)
+    pieces = encoder().word_pieces(text)
     if pieces > MAX_WORD_PIECES - 2:
         warnings.warn(f"the prompt is {pieces} word pieces long; the text encoder reads the first "
                       f"{MAX_WORD_PIECES - 2}", stacklevel=3)
@@ -353,6 +360,7 @@ def captioned_windows(model: TextTransformer, pieces, facts, train: bool):
     captions that name that key; every distinct caption is encoded once."""
     from cadenza.nn.text_encoder import encode_unique
 
+    encoder()  # built under the lock
     tok, config = model.tokenizer_, model.config
     rng = np.random.default_rng(config.seed + (0 if train else 1))
     versions, texts = [], []  # per piece: [(base ids, [caption, ...]), ...], one entry a key

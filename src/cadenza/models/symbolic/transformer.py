@@ -282,8 +282,9 @@ def from_checkpoint(path, **overrides) -> tuple[Transformer, list[str]]:
     directory = resolve_run(path)
     if is_run(directory):
         base = load(directory)
-        if not isinstance(base, Transformer):
-            raise CadenzaError(f"{path}: a {base.name} run, not a transformer; fine-tuning needs a causal LM")
+        if type(base) is not Transformer:  # a subclass (text_transformer) holds more than the causal LM
+            raise CadenzaError(f"{path}: a {base.name} run, not a transformer; fine-tuning needs a plain causal LM "
+                               f"(train a {base.name} again with: cadenza train {base.name} --data ...)")
         config = {**vars(base.config), **overrides}
         model = Transformer(**config)
         model.start_from(base.net_, base.tokenizer_)
