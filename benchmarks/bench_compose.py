@@ -17,7 +17,7 @@ from pathlib import Path
 
 TITLE = "Recipes: each example composed in full, x real time, and where its time goes"
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ("folk-violin", "groove", "chorale-vae")
+RECIPES = ("folk-violin", "groove", "chorale-vae", "prompted-jig")
 
 
 def run(tiny: bool = False) -> str:

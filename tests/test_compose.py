@@ -16,7 +16,7 @@ from support import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "recipes"
-RECIPES = ("folk-violin", "groove", "chorale-vae")
+RECIPES = ("folk-violin", "groove", "chorale-vae", "prompted-jig")
 
 
 @pytest.fixture(scope="module")

@@ -247,3 +247,12 @@ def test_unknown_options_presets_and_models_are_refused_through_the_api(app):
     status = client.predict("nosuch", "tunes", "nosuch-tunes", "", api_name="/train")
     assert status.startswith("**Error:** unknown model 'nosuch' (models that train: ")
     assert not (runs / "markov-turbo").exists() and not (runs / "nosuch-tunes").exists()
+
+
+def test_a_shipped_prompt_model_generates_from_the_page(app):
+    _, client, _, _ = app
+    out = generate(client, "run:pretrained/folk-text", {"prompt": "a lively jig in D major", "bars": 2})
+    assert out["status"].startswith("Generated"), out["status"]
+    assert notes_of(first_midi(out))
+    bad = generate(client, "run:pretrained/folk-text", {"prompt": "   "})
+    assert "prompt is empty" in bad["status"]

@@ -223,3 +223,19 @@ def test_fine_tuning_refuses_a_prompted_run_by_name(run):
 
     with pytest.raises(CadenzaError, match="plain causal LM"):
         from_checkpoint(run)
+
+
+def test_the_shipped_model_reads_key_and_dance_from_the_prompt():
+    model = cadenza.load("pretrained/folk-text")
+    tok = model.tokenizer_
+    ids = [tok.bos, tok.id_of("Style_other")]
+
+    def key_probability(prompt, key):
+        with torch.no_grad():
+            logits, _ = model._start(ids, model.Sampling(prompt=prompt, guidance=1.0))
+        return float(torch.softmax(logits.double(), 0)[tok.id_of(f"Key_{key}")])
+    # the key token the model writes first follows the prompt's key
+    assert key_probability("a lively jig in D major", "D") > 2 * key_probability("a lively jig in Bb major", "D")
+    assert key_probability("a slow air in E minor", "Em") > 2 * key_probability("a slow air in G major", "Em")
+    piece = model.generate(n=1, seed=0, prompt="a lively jig in D major", guidance=2.0, bars=4)[0]
+    assert piece.note_num() > 4

@@ -237,13 +237,23 @@ class MusicTokenizer:
         """A one-track Score at 480 ticks a quarter from ids (BPE or base); specials are dropped."""
         from miditok import TokSequence
 
-        base = [b for b in self.expand(ids) if self.base_types[b] not in
-                ("PAD", "BOS", "EOS", "Style", "Key", "Meter")]
+        expanded = self.expand(ids)
+        base = [b for b in expanded if self.base_types[b] not in ("PAD", "BOS", "EOS", "Style", "Key", "Meter")]
         seq = TokSequence(ids=base, tokens=[self.base_names[b] for b in base])
         score = self.tok.decode([seq])
         score = score.resample(TPQ, min_dur=1)
         if not len(score.tracks):
             score.tracks.append(symusic.Track("Melody", 0, False))
+        # the key and meter the sequence was conditioned on become the score's signatures (the notes
+        # keep their times: REMI's bars are 4/4 grid bars whatever the meter)
+        names = {self.base_types[b]: self.base_names[b].split("_", 1)[1] for b in reversed(expanded)
+                 if self.base_types[b] in ("Key", "Meter")}
+        if names.get("Meter", "other") != "other":
+            top, bottom = names["Meter"].split("/")
+            score.time_signatures = [symusic.TimeSignature(0, int(top), int(bottom))]
+        if "Key" in names:
+            key = parse_key(names["Key"])
+            score.key_signatures = [symusic.KeySignature(0, key.fifths, 1 if key.minor else 0)]
         return score
 
     def notes_in(self, ids) -> int:
