@@ -94,7 +94,7 @@ def test_the_default_map_binds_every_control_the_tracker_declares():
 
 
 BAD_MAPS = [
-    ("[[bind]\nosc = '/x'", "not a valid TOML map"),
+    ("[[bind]\nosc = '/x'", "not valid TOML for a map file"),
     ("[sound]\nport = 1\n[[bind]]\nosc = '/x'\ncontrol = 'x'", "unknown section 'sound'"),
     ("[osc]\nport = 70000\n[[bind]]\nosc = '/x'\ncontrol = 'x'", "port must be a whole number from 0 to 65535"),
     ("[osc]\nspeed = 1\n[[bind]]\nosc = '/x'\ncontrol = 'x'", "[osc] has no setting 'speed'"),
@@ -369,7 +369,7 @@ BAD_CLI = [
     (["--port", "No Such Keyboard"], "MIDI"),
     (["--osc", "0", "--map", "MAP:[[bind]]\nosc = '/x'\ncontrol = 'x'\n"], "ddsp has no control 'x' (its controls: "),
     (["--osc", "0", "--map", "MAP:[[bind]]\nosc = 'x'\ncontrol = 'pitch'\n"], "is not an OSC address"),
-    (["--osc", "0", "--map", "MAP:[[bind]\n"], "not a valid TOML map"),
+    (["--osc", "0", "--map", "MAP:[[bind]\n"], "not valid TOML for a map file"),
     (["--osc", "0", "--map", "NONE"], "no such map file"),
     (["--osc", "0", "--block", "100"], "multiple of the model's hop"),
     (["--osc", "70000"], "--osc must be between 0 and 65535"),

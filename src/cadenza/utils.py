@@ -207,3 +207,25 @@ def read_array_file(path: str | os.PathLike, name: str, file_format: str, what: 
     if not isinstance(header, dict) or header.get("format") != file_format:
         raise CadenzaError(f"{path}: not a Cadenza {what}")
     return array, header
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """A TOML file (a recipe, a control map) as a dict, or one clear error naming ``what`` it is
+    meant to be: ``no such WHAT``, ``not a text file``, ``not valid TOML (line N ...)``."""
+    from cadenza.errors import CadenzaError
+
+    path = Path(path)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise CadenzaError(f"reading a {what} needs Python 3.11 or later (tomllib)") from None
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CadenzaError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError:
+        raise CadenzaError(f"{path}: not a text file (a {what} is TOML)") from None
+    except OSError as exc:
+        raise CadenzaError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CadenzaError(f"{path}: not valid TOML for a {what} ({exc})") from None

@@ -80,19 +80,12 @@ class Recipe:
 def read_recipe(path: str | os.PathLike, tiny: bool = False, seed: int | None = None) -> Recipe:
     """The recipe in TOML file ``path``, checked whole (see the module docstring).
     ``seed`` replaces the recipe's seed; ``tiny`` asks for a quick run."""
+    from cadenza.utils import read_toml
+
     path = Path(path)
     if not path.is_file():
         raise CadenzaError(f"{path}: no such recipe file")
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise CadenzaError("reading a recipe needs Python 3.11 or later (tomllib)") from None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise CadenzaError(f"{path}: not a text file (a recipe is TOML)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CadenzaError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "recipe file")
     return parse_recipe(data, path.name, path=path, tiny=tiny, seed=seed)
 
 

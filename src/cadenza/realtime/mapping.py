@@ -94,19 +94,10 @@ class ControlMap:
     @classmethod
     def load(cls, path) -> ControlMap:
         """Read and check a TOML map file; anything wrong is one :class:`CadenzaError` line."""
+        from cadenza.utils import read_toml
+
         path = Path(path)
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            raise CadenzaError("reading a map file needs Python 3.11 or later (tomllib)") from None
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CadenzaError(f"{path}: no such map file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CadenzaError(f"{path}: cannot read the map file ({exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise CadenzaError(f"{path}: not a valid TOML map ({exc})") from None
+        data = read_toml(path, "map file")
         return cls.from_dict(data, str(path))
 
     @classmethod
