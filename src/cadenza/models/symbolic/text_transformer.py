@@ -42,7 +42,6 @@ from cadenza.data import captions as C
 from cadenza.errors import CadenzaError
 from cadenza.models.base import option, register
 from cadenza.models.symbolic.transformer import Transformer, TransformerConfig, TransformerSampling
-from cadenza.utils import no_grad
 
 if TYPE_CHECKING:
     import torch
@@ -215,42 +214,12 @@ class TextTransformer(Transformer):
         facts = self._facts.get("train" if train else "valid") or C.corpus_facts(pieces)
         return captioned_windows(self, list(pieces), facts, train)
 
-    def _datasets(self, pieces, valid):
-        from cadenza.data import token_windows as W
-
-        self._ensure_tokenizer(pieces)
-        train = self.windows(pieces, train=True)
-        W.check_batch(train, self.config.batch_size, self.name)
-        valid_set = self.windows(valid, train=False) if valid else None
-        return train, valid_set, collate_captioned(self.tokenizer_.pad)
+    def _collate(self):
+        return collate_captioned(self.tokenizer_.pad)
 
     @staticmethod
     def _logits(net, input_ids, attention_mask, prompt=None, prompt_on=None):
         return net(input_ids, attention_mask, prompt, prompt_on)[0]
-
-    @no_grad
-    def valid_loss(self, pieces, net=None) -> float:
-        """Mean next-token cross-entropy (nats) over the windows of ``pieces`` with their captions."""
-        import torch
-
-        from cadenza.data import token_windows as W
-
-        net = net if net is not None else self.net_
-        data = self.windows(pieces, train=False)
-        if not len(data):
-            raise CadenzaError("no pieces to measure the loss on")
-        collate = collate_captioned(self.tokenizer_.pad)
-        total, count = 0.0, 0
-        net.eval()
-        for start in range(0, len(data), 32):
-            batch = collate([data[i] for i in range(start, min(len(data), start + 32))])
-            logits = self._logits(net, batch["input_ids"], batch["attention_mask"], batch["prompt"],
-                                  batch["prompt_on"])
-            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                             batch["labels"].reshape(-1), ignore_index=W.IGNORE,
-                                                             reduction="sum"))
-            count += int((batch["labels"] != W.IGNORE).sum())
-        return total / count
 
     # --- generation with guidance ---------------------------------------------------------------
 

@@ -140,7 +140,14 @@ class TokenLanguageModel(NeuralGenerator):
         train = self.windows(pieces, train=True)
         W.check_batch(train, self.config.batch_size, self.name)
         valid_set = self.windows(valid, train=False) if valid else None
-        return train, valid_set, W.collate_windows(self.tokenizer_.pad)
+        return train, valid_set, self._collate()
+
+    def _collate(self):
+        """How windows become a batch (``input_ids``, ``labels``, ``attention_mask``, and whatever
+        else the network takes: :class:`TokenSystem` passes the rest on to ``_logits``)."""
+        from cadenza.data import token_windows as W
+
+        return W.collate_windows(self.tokenizer_.pad)
 
     def _system(self):
         import torch
@@ -171,15 +178,16 @@ class TokenLanguageModel(NeuralGenerator):
         from cadenza.data import token_windows as W
 
         net = net if net is not None else self.net_
-        data = self.windows(list(pieces), train=False)
+        data = self.windows(pieces, train=False)
         if not len(data):
             raise CadenzaError("no pieces to measure the loss on")
-        collate = W.collate_windows(self.tokenizer_.pad)
+        collate = self._collate()
         total, count = 0.0, 0
         net.eval()
         for start in range(0, len(data), 32):
             batch = collate([data[i] for i in range(start, min(len(data), start + 32))])
-            logits = self._logits(net, batch["input_ids"], batch["attention_mask"])
+            rest = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "labels")}
+            logits = self._logits(net, batch["input_ids"], batch["attention_mask"], **rest)
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                                      batch["labels"].reshape(-1), ignore_index=W.IGNORE,
                                                      reduction="sum")
