@@ -410,7 +410,7 @@ def select(ctx: Context, o: SelectOptions, inputs: list):
 
 @dataclass
 class MergeOptions:
-    pass
+    """merge takes no options."""
 
 
 @kind("merge", SCORE, SCORE, MergeOptions, many=True)
@@ -540,7 +540,7 @@ SCORE_SUMMARY = ("pitch_range", "n_pitch_classes_used", "pitch_class_entropy", "
 
 @dataclass
 class EvaluateOptions:
-    pass
+    """evaluate takes no options."""
 
 
 @kind("evaluate", ANY, METRICS, EvaluateOptions)

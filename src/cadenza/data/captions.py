@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import symusic
@@ -174,9 +175,11 @@ def score_facts(score: symusic.Score, collection: str | None = None, title: str 
                  tempo=tempo_of(header, dance or genre))
 
 
+@lru_cache(maxsize=8)
 def corpus_headers(name: str) -> dict[str, dict[str, list[str]]]:
     """``{piece id: ABC header fields}`` of a named ABC corpus (essen, ryans, oneill); ``{}`` otherwise.
-    Reads the ABC files again (a second or two), not the parsed cache, which keeps notes only."""
+    Reads the ABC files again (a second or two, once a process), not the parsed cache, which keeps
+    notes only. Callers read the result, never change it."""
     from cadenza.data.corpora import CORPORA
 
     if name not in ("essen", "ryans", "oneill"):

@@ -88,12 +88,16 @@ class Streaming(ABC):
     def tracker(self) -> NoteTracker:
         """Note events -> control frames, calibrated for this model."""
 
+    def check_block(self, block: int) -> None:
+        """Refuse a block size the stream cannot take: a whole number of control frames."""
+        if block < self.hop or block % self.hop:
+            raise CadenzaError(f"--block must be a multiple of the model's hop ({self.hop} samples), got {block}")
+
     def score_blocks(self, score: symusic.Score, block: int) -> Iterator[np.ndarray]:
         """A score's control frames, ``block`` samples at a time, as a live player makes them."""
         from cadenza.realtime.controls import ScoreControls
 
-        if block < self.hop or block % self.hop:
-            raise CadenzaError(f"--block must be a multiple of the model's hop ({self.hop} samples), got {block}")
+        self.check_block(block)
         source = ScoreControls(score, self.tracker())
         if not source.events:
             raise CadenzaError("the score has no pitched notes to play")

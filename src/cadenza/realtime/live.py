@@ -41,8 +41,7 @@ class LivePlayer:
     """A streaming model played by :class:`LiveControls`, ``block`` samples at a time."""
 
     def __init__(self, model, controls: LiveControls, block: int = 256, seed: int = 0, clock=time.perf_counter):
-        if block < model.hop or block % model.hop:
-            raise CadenzaError(f"--block must be a multiple of the model's hop ({model.hop} samples), got {block}")
+        model.check_block(block)
         self.controls, self.block, self.clock = controls, block, clock
         self.sample_rate, self.frames_per_block = model.sample_rate, block // model.hop
         self.block_seconds = block / model.sample_rate

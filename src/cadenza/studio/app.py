@@ -376,12 +376,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         def generate_from_api(source_value: str, options: str, n_value: float, seed_value: float, kept: list,
                               request: gr.Request):
             def options_for(mc: ModelControls):
-                try:
-                    given = json.loads(options or "{}")
-                except ValueError as exc:
-                    raise CadenzaError(f"options: not valid JSON ({exc})") from None
-                if not isinstance(given, dict):
-                    raise CadenzaError("options: a JSON object of option names and values")
+                given = _json_object(options, "options", "option names and values")
                 config, sampling = _split_options(mc, given)
                 kinds = {f.name: f.kind for f in mc.config + mc.sampling}
                 for values in (config, sampling):
@@ -467,13 +462,18 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         latent_reset.click(lambda: [0.0] * len(latent_sliders), outputs=latent_sliders, queue=False,
                            api_visibility="private").then(**latent_events, api_visibility="private")
 
-        def refresh_latent(run_value):
-            runs_now = studio.latent_runs()
-            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
-                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_LATENT)
+        def keep_listed(run_choice, note, list_runs, empty_note: str) -> None:
+            """Refresh (and each page load) lists a tab's runs again, keeping the chosen one where it
+            is still there, and says how to get one where there is none."""
+            def relist(run_value):
+                runs_now = list_runs()
+                return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
+                                  (runs_now[0] if runs_now else None)), "" if runs_now else empty_note)
 
-        refresh.click(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
-        demo.load(refresh_latent, inputs=latent_run, outputs=[latent_run, latent_note], api_visibility="private")
+            for event in (refresh.click, demo.load):
+                event(relist, inputs=run_choice, outputs=[run_choice, note], api_visibility="private")
+
+        keep_listed(latent_run, latent_note, studio.latent_runs, NO_LATENT)
 
         sound_inputs = [sound_run, sound_x, sound_y, sound_pitch, sound_notes, sound_to_x, sound_to_y, sound_seed]
 
@@ -491,13 +491,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         for slider in (sound_x, sound_y, sound_to_x, sound_to_y, sound_pitch):
             slider.release(**sound_events, api_visibility="private")
 
-        def refresh_sound(run_value):
-            runs_now = studio.sound_model_runs()
-            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
-                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_SOUND_MODEL)
-
-        refresh.click(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
-        demo.load(refresh_sound, inputs=sound_run, outputs=[sound_run, sound_note], api_visibility="private")
+        keep_listed(sound_run, sound_note, studio.sound_model_runs, NO_SOUND_MODEL)
 
         play_sliders = play_starts + play_ends
 
@@ -548,7 +542,8 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                           seed_value: float, request: gr.Request):
             """``/play``: the start and end values as JSON objects of control names and numbers."""
             try:
-                start, end = (_json_object(text, what) for text, what in ((start, "start"), (end, "end")))
+                start, end = (_json_object(text, what, 'control names and values, like {"loudness": -40}')
+                              for text, what in ((start, "start"), (end, "end")))
             except CadenzaError as exc:
                 return ss.message(exc), None, None
             return play_outputs(request, run_value, start, end, seconds_value, notes_value, seed_value)
@@ -560,13 +555,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         play_api_button.click(play_from_api, inputs=[play_run, play_api_start, play_api_end, play_seconds,
                                                      play_notes, play_seed], api_name="play", **play_events)
 
-        def refresh_play(run_value):
-            runs_now = studio.play_runs()
-            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
-                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_PLAY)
-
-        refresh.click(refresh_play, inputs=play_run, outputs=[play_run, play_note], api_visibility="private")
-        demo.load(refresh_play, inputs=play_run, outputs=[play_run, play_note], api_visibility="private")
+        keep_listed(play_run, play_note, studio.play_runs, NO_PLAY)
 
         def run_vamp(run_value, source_value, mask_value, steps_value, seed_value, temperature_value,
                      seconds_value, loop_value, request: gr.Request):
@@ -582,13 +571,7 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                           outputs=[vamp_status, vamp_audio, vamp_image], concurrency_limit=1,
                           concurrency_id="vamp", api_name="vamp")
 
-        def refresh_vamp(run_value):
-            runs_now = studio.vamp_runs()
-            return (gr.update(choices=runs_now, value=run_value if run_value in runs_now else
-                              (runs_now[0] if runs_now else None)), "" if runs_now else NO_VAMP)
-
-        refresh.click(refresh_vamp, inputs=vamp_run, outputs=[vamp_run, vamp_note], api_visibility="private")
-        demo.load(refresh_vamp, inputs=vamp_run, outputs=[vamp_run, vamp_note], api_visibility="private")
+        keep_listed(vamp_run, vamp_note, studio.vamp_runs, NO_VAMP)
 
         def pick_train_model(name, data):
             return ([gr.update(visible=n_ == name) for n_ in train_controls]
@@ -677,14 +660,14 @@ def _play_slider(spec: dict | None, which: str, visible: bool, keep_value: bool 
     return settings
 
 
-def _json_object(text: str | None, what: str) -> dict:
-    """A JSON object from the API (empty: ``{}``), or one clear error."""
+def _json_object(text: str | None, what: str, holding: str) -> dict:
+    """A JSON object from the API (empty: ``{}``), or one clear error saying what it should hold."""
     try:
         value = json.loads(text or "{}")
     except ValueError as exc:
         raise CadenzaError(f"{what}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise CadenzaError(f"{what}: a JSON object of control names and values, like {{\"loudness\": -40}}")
+        raise CadenzaError(f"{what}: a JSON object of {holding}")
     return value
 
 

@@ -74,69 +74,6 @@ class TextTransformerSampling(TransformerSampling):
                                   "follows it more closely (and varies less).", min=0, max=20)
 
 
-def prompt_adapter(dim: int, prompt_tokens: int) -> torch.nn.Module:
-    """The prompt's vector -> ``prompt_tokens`` input embeddings, plus the learned empty prompt.
-
-    Captions about music are near one another in the encoder's space (cosine about 0.9 between
-    "a jig in D major" and "a reel in G minor"): what tells them apart is a small part of each
-    vector. So the vector is first standardised, dimension by dimension, with the mean and
-    spread of the training captions (buffers, saved with the weights)."""
-    import torch
-
-    class PromptAdapter(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tokens, self.dim = prompt_tokens, dim
-            self.register_buffer("mean", torch.zeros(C_DIM))
-            self.register_buffer("scale", torch.ones(C_DIM))
-            self.empty = torch.nn.Parameter(torch.zeros(C_DIM))
-            self.project = torch.nn.Sequential(torch.nn.Linear(C_DIM, dim), torch.nn.GELU(),
-                                               torch.nn.Linear(dim, dim * prompt_tokens))
-
-        def standardise_on(self, vectors: np.ndarray) -> None:
-            """Fit ``mean`` and ``scale`` to the training captions' vectors ``[n, 384]``."""
-            spread = vectors.std(0)
-            self.mean.copy_(torch.from_numpy(vectors.mean(0)))
-            self.scale.copy_(torch.from_numpy(np.maximum(spread, 0.1 * float(spread.mean()) + 1e-6)))
-
-        def forward(self, prompt, on):  # prompt [B, 384], on [B] bool -> [B, k, dim]
-            vector = torch.where(on[:, None], (prompt - self.mean) / self.scale, self.empty.expand_as(prompt))
-            return self.project(vector).view(len(prompt), self.tokens, self.dim)
-
-    return PromptAdapter()
-
-
-C_DIM = 384  # the sentence encoder's vector (cadenza.nn.text_encoder.DIM, without importing torch here)
-
-
-def prompted_net(lm, prompt_tokens: int) -> torch.nn.Module:
-    """The causal LM with the prompt adapter: ``net(ids, mask, prompt, on) -> logits [B, T, V]``."""
-    import torch
-
-    class PromptedLM(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lm = lm
-            self.adapter = prompt_adapter(lm.get_input_embeddings().embedding_dim, prompt_tokens)
-
-        def embed(self, input_ids, prompt, on):
-            prefix = self.adapter(prompt, on)  # [B, k, dim]
-            return torch.cat([prefix, self.lm.get_input_embeddings()(input_ids)], dim=1)  # [B, k + T, dim]
-
-        def forward(self, input_ids, attention_mask=None, prompt=None, on=None, use_cache=False):
-            batch = len(input_ids)
-            if prompt is None:
-                prompt = torch.zeros(batch, C_DIM)
-                on = torch.zeros(batch, dtype=torch.bool)
-            if attention_mask is None:
-                attention_mask = torch.ones_like(input_ids)
-            mask = torch.cat([torch.ones(batch, prompt_tokens, dtype=attention_mask.dtype), attention_mask], 1)
-            out = self.lm(inputs_embeds=self.embed(input_ids, prompt, on), attention_mask=mask, use_cache=use_cache)
-            return out.logits[:, prompt_tokens:], (out.cache if use_cache else None)
-
-    return PromptedLM()
-
-
 def encoder():
     """The sentence encoder, built under the lock every model build takes (see run_check)."""
     from cadenza.models.run_check import BUILD_LOCK
@@ -203,7 +140,9 @@ class TextTransformer(Transformer):
             self._facts, self._caption_vectors = {}, None
 
     def _build_net(self, vocab_size: int) -> torch.nn.Module:
-        net = prompted_net(super()._build_net(vocab_size), self.config.prompt_tokens)
+        from cadenza.models.symbolic.text_transformer_net import PromptedLM
+
+        net = PromptedLM(super()._build_net(vocab_size), self.config.prompt_tokens)
         if getattr(self, "_caption_vectors", None) is not None:  # training: standardise on its captions
             net.adapter.standardise_on(self._caption_vectors)
         return net
@@ -215,6 +154,8 @@ class TextTransformer(Transformer):
         return captioned_windows(self, list(pieces), facts, train)
 
     def _collate(self):
+        from cadenza.models.symbolic.text_transformer_net import collate_captioned
+
         return collate_captioned(self.tokenizer_.pad)
 
     @staticmethod
@@ -234,8 +175,10 @@ class TextTransformer(Transformer):
         one row where guidance is 0 or 1 or there is no prompt."""
         import torch
 
+        from cadenza.nn.text_encoder import DIM
+
         if options.prompt is None or options.guidance == 0:
-            return torch.zeros(1, C_DIM), torch.zeros(1, dtype=torch.bool)
+            return torch.zeros(1, DIM), torch.zeros(1, dtype=torch.bool)
         vector = torch.from_numpy(prompt_vector(options.prompt))[None]
         if options.guidance == 1:
             return vector, torch.ones(1, dtype=torch.bool)
@@ -310,7 +253,9 @@ class TextTransformer(Transformer):
         from cadenza.models import run_check
 
         super()._load_files(directory)
-        net = prompted_net(self.net_, self.config.prompt_tokens)
+        from cadenza.models.symbolic.text_transformer_net import PromptedLM
+
+        net = PromptedLM(self.net_, self.config.prompt_tokens)
         file = directory / PROMPT_FILE
         if not file.is_file():
             raise CadenzaError(f"{directory}: checkpoint incomplete, missing {PROMPT_FILE}")
@@ -327,6 +272,7 @@ class TextTransformer(Transformer):
 def captioned_windows(model: TextTransformer, pieces, facts, train: bool):
     """Windows of each piece in its own key and ``keys`` transposed ones, each with ``captions``
     captions that name that key; every distinct caption is encoded once."""
+    from cadenza.models.symbolic.text_transformer_net import CaptionedWindows
     from cadenza.nn.text_encoder import encode_unique
 
     encoder()  # built under the lock
@@ -353,54 +299,5 @@ def captioned_windows(model: TextTransformer, pieces, facts, train: bool):
     vectors = encode_unique(texts)
     if train:
         model._caption_vectors = np.stack([vectors[t] for t in texts]) if texts else None
-    return captioned_dataset(tok, versions, vectors, config.context - config.prompt_tokens,
-                             config.prompt_dropout if train else 0.0, train)
-
-
-def captioned_dataset(tok, versions, vectors, length: int, dropout: float, train: bool):
-    """The torch dataset: an item is ``(ids [length + 1], prompt vector [384], prompt on)``.
-    Training draws a key, a caption and the prompt dropout per item; validation keeps the
-    original key and its first caption, always prompted."""
-    import torch
-
-    class CaptionedWindows(torch.utils.data.Dataset):
-        def __init__(self):
-            self.context = length
-            self.windows = []
-            for p, keyed in enumerate(versions):
-                ids = tok.bpe(keyed[0][0]) if tok.tok.is_trained else keyed[0][0]
-                for start in range(0, max(len(ids) - 1, 1), length):
-                    self.windows.append((p, start))
-
-        def __len__(self):
-            return len(self.windows)
-
-        def __getitem__(self, index):
-            p, start = self.windows[index]
-            keyed = versions[p]
-            # the engine seeds numpy at each epoch, so these draws repeat after a resume
-            base, lines = keyed[np.random.randint(len(keyed))] if train else keyed[0]
-            line = lines[np.random.randint(len(lines))] if train else lines[0]
-            ids = tok.bpe(base) if tok.tok.is_trained else base
-            window = ids[start:start + length + 1]
-            out = torch.full((length + 1,), tok.pad, dtype=torch.long)
-            out[:len(window)] = torch.tensor(window, dtype=torch.long)
-            on = not train or np.random.random() >= dropout
-            return out, torch.from_numpy(vectors[line]), on
-
-    return CaptionedWindows()
-
-
-def collate_captioned(pad: int):
-    import torch
-
-    from cadenza.data import token_windows as W
-
-    windows = W.collate_windows(pad)
-
-    def collate(items):
-        batch = windows([ids for ids, _, _ in items])
-        batch["prompt"] = torch.stack([vector for _, vector, _ in items])  # [B, 384]
-        batch["prompt_on"] = torch.tensor([on for _, _, on in items], dtype=torch.bool)  # [B]
-        return batch
-    return collate
+    return CaptionedWindows(tok, versions, vectors, config.context - config.prompt_tokens,
+                            config.prompt_dropout if train else 0.0, train)
