@@ -51,9 +51,13 @@ def test_the_network_maps_frames_to_samples():
     assert net.decode(codes).shape == (2, 6 * 8)
 
 
-def test_causal_means_no_look_ahead():
+FOURIER = {"decoder": "fourier", "decoder_channels": 16, "decoder_layers": 2}
+
+
+@pytest.mark.parametrize("decoder", [{}, FOURIER], ids=["convolutional", "fourier"])
+def test_causal_means_no_look_ahead(decoder):
     """Changing the input from sample t on changes no code of a frame that ends before t."""
-    net = tiny_net()
+    net = tiny_net(**decoder)
     a = torch.randn(1, 8 * 20) * 0.1
     b = a.clone()
     b[:, 8 * 12:] = torch.randn(1, 8 * 8)
@@ -64,9 +68,10 @@ def test_causal_means_no_look_ahead():
     assert torch.equal(da[:, : 8 * 12], db[:, : 8 * 12])
 
 
+@pytest.mark.parametrize("decoder", [{}, FOURIER], ids=["convolutional", "fourier"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_streamed_decode_equals_offline_decode(seed):
-    net = tiny_net(seed)
+def test_streamed_decode_equals_offline_decode(seed, decoder):
+    net = tiny_net(seed, **decoder)
     rng = np.random.default_rng(seed)
     codes = torch.from_numpy(rng.integers(0, TINY["codebook_size"], (1, TINY["n_q"], 40)))
     with torch.no_grad():
@@ -101,6 +106,32 @@ def test_codes_do_not_depend_on_how_the_input_is_chunked(seed):
     assert streamed.shape == offline.shape
     # argmin may tie-break differently where two codes are equally near, to float rounding
     assert (streamed == offline).float().mean() > 0.99
+
+
+def test_the_fourier_decoder_runs_at_the_frame_rate_and_is_causal_only():
+    net = tiny_net(**FOURIER)
+    istft = net.decoder[-1]
+    assert istft.hop == 8 and istft.n_fft == 32  # strides 2 x 4: the STFT hops one token frame
+    convolutions = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert convolutions and all(m.stride == (1,) for m in convolutions)  # nothing learned upsamples
+    with pytest.raises(ValueError, match="causal only"):
+        tiny_net(causal=False, **FOURIER)
+
+
+def test_some_crops_skip_the_quantiser_with_a_quantize_share():
+    """Mimi's bypass: with quantize_share 0 the decoder sees the latent itself in training, and
+    the codes are still computed (the codebooks keep learning); in eval the quantiser is always used."""
+    net = tiny_net(quantize_share=0.0).train()
+    audio = torch.randn(2, 8 * 40) * 0.1  # 80 frames for 16 codes a level: quantising changes the latent
+    with torch.no_grad():
+        bypassed = net(audio).audio
+        latent = net.encoder(net._padded(audio))
+        direct = net.decoder(latent)[:, 0, : audio.shape[-1]]
+        assert torch.allclose(bypassed, direct, atol=1e-6)
+        assert (net(audio).quantizer.codes >= -1).all()
+        net.eval()
+        quantized = net(audio).audio
+    assert (quantized - direct).abs().max() > 1e-4
 
 
 def test_a_non_causal_codec_runs_but_does_not_stream():

@@ -325,3 +325,27 @@ def test_nn_imports_only_lower_layers():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n.startswith(forbidden)], f"{path.name} imports {names}"
+
+
+def test_inverse_stft_is_windowed_irfft_overlap_added_and_streams():
+    """One frame through the causal inverse STFT is torch's irfft times a Hann window; frames
+    overlap-add every hop; block by block equals offline."""
+    from cadenza.nn.istft import CausalInverseSTFT
+
+    n_fft, hop = 32, 8
+    istft = CausalInverseSTFT(n_fft, hop)
+    generator = torch.Generator().manual_seed(0)
+    spectrum = torch.fft.rfft(torch.randn(3, n_fft, generator=generator), dim=-1)  # [T=3 frames, K]
+    spectra = torch.cat([spectrum.real, spectrum.imag], dim=1).t()[None]  # [1, 2K, 3]
+    frames = torch.fft.irfft(spectrum, n=n_fft, dim=-1) * torch.hann_window(n_fft, periodic=True)  # [3, N]
+    expected = torch.zeros(2 * hop + n_fft)
+    for t in range(3):
+        expected[t * hop: t * hop + n_fft] += frames[t]
+    out = istft(spectra)[0, 0]
+    assert out.shape == (3 * hop,)  # causal: the samples whose frames have all arrived
+    assert torch.allclose(out, expected[: 3 * hop], atol=1e-5)
+    state, blocks = None, []
+    for t in range(3):
+        block, state = istft.stream(spectra[..., t:t + 1], state)
+        blocks.append(block)
+    assert torch.allclose(torch.cat(blocks, dim=-1)[0, 0], out, atol=1e-5)

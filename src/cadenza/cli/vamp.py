@@ -42,11 +42,16 @@ def vamp_command(
                                           "input's); longer continues after the input.", above=0, max=3600),
     loop: bool = typer.Option(False, "--loop", help="With --seconds longer than the input: repeat it with "
                                                     "variations rather than continue after it."),
+    prompt: str | None = typer.Option(None, "--prompt", help="A text prompt, e.g. 'a fast drum pattern' (a run "
+                                                             "trained with text prompts)."),
+    guidance: float = number_option(2.0, "--guidance", help="Classifier-free guidance of --prompt: 0 ignores it, "
+                                    "1 follows it as trained, above 1 more closely.", min=0, max=20),
 ) -> None:
     """Keep some codec tokens of a recording (--mask) and let a maskgit model generate the rest.
 
     Masks: periodic:7 (every 7th frame), prefix:2 (continue after 2 s), suffix:1, inpaint:1-2.5,
-    codebooks:2 (keep the coarse codebooks), onsets, none; join with + to keep what any keeps."""
+    codebooks:2 (keep the coarse codebooks), onsets, none; join with + to keep what any keeps.
+    A run trained with text prompts also follows --prompt ("a low violin note"), with --guidance."""
     from cadenza.audio.io import AUDIO_SUFFIXES, Audio
     from cadenza.models.audio.maskgit_masks import parse
 
@@ -62,7 +67,8 @@ def vamp_command(
     started = time.perf_counter()
     try:
         result, notes = model.transfer(audio, seed=seed, mask=mask, steps=steps, temperature=temperature,
-                                       typical_mass=typical_mass, seconds=seconds, loop=loop)
+                                       typical_mass=typical_mass, seconds=seconds, loop=loop, prompt=prompt,
+                                       guidance=guidance)
     except CadenzaError as exc:
         message = str(exc)
         raise CadenzaError(message.replace("input audio", str(source), 1) if message.startswith("input audio")

@@ -14,6 +14,9 @@ this package imports nothing eagerly, so each block costs only its own import.
 - ``losses``, ``spectral``: spectral losses
 - ``discriminators``: GAN discriminators for audio
 - ``weights``: weight normalisation computed once a block at inference
+- ``text_encoder``: the frozen sentence encoder of text prompts (all-MiniLM-L6-v2)
+- ``prompt``: the prompt adapter (a text prompt as prefix vectors) and
+  classifier-free guidance, shared by the prompted models
 
 This layer sits below ``cadenza.models``: nothing here imports models,
 training, evaluation or the interfaces.

@@ -65,9 +65,12 @@ def causal_conv1d_stream(x, state, weight, bias=None, stride: int = 1, dilation:
     samples of an unfinished frame when ``stride`` > 1.
     """
     span = (weight.shape[-1] - 1) * dilation + 1
-    if state is None:
-        state = x.new_zeros(x.shape[0], x.shape[1], span - stride)  # the offline left padding
-    buffer = torch.cat([state, x], dim=-1)  # [B, C_in, S + L]
+    if span == stride:  # no overlap between frames (a 1x1 convolution): nothing to carry, nothing to copy
+        buffer = x if state is None or state.shape[-1] == 0 else torch.cat([state, x], dim=-1)
+    elif state is None:
+        buffer = F.pad(x, (span - stride, 0))  # the offline left padding
+    else:
+        buffer = torch.cat([state, x], dim=-1)  # [B, C_in, S + L]
     frames = (buffer.shape[-1] - span) // stride + 1 if buffer.shape[-1] >= span else 0
     if frames == 0:
         return x.new_zeros(x.shape[0], weight.shape[0], 0), buffer
@@ -100,8 +103,9 @@ def causal_conv_transpose1d_stream(x, state, weight, bias=None, stride: int = 1,
     if x.shape[-1] == 0:
         return x.new_zeros(x.shape[0], weight.shape[1] * groups, 0), state
     y = F.conv_transpose1d(x, weight, None, stride, groups=groups)  # [B, C_out, (L - 1) * stride + K]
-    if state is not None:
-        y = y + F.pad(state, (0, y.shape[-1] - state.shape[-1]))  # the overlap from the blocks before
+    if state is not None:  # the overlap from the blocks before, added where it falls (no padded copy)
+        overlap = state.shape[-1]
+        y[..., :overlap] += state
     done = x.shape[-1] * stride
     out = y[..., :done]  # [B, C_out, L * stride]: complete, no later frame reaches them
     if bias is not None:

@@ -277,6 +277,12 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
                                                       "nothing); longer continues after it.")
                     vamp_loop = gr.Checkbox(False, label="loop",
                                             info="Longer than the recording: repeat it with variations.")
+                    with gr.Row():
+                        vamp_prompt = gr.Textbox(value="", label="text prompt", max_lines=1,
+                                                 placeholder="a fast drum pattern",
+                                                 info="For a run trained with text prompts; empty: none.")
+                        vamp_guidance = gr.Number(2.0, label="guidance",
+                                                  info="0 ignores the prompt, 1 follows it as trained, more: closer.")
                     vamp_button = gr.Button("Vamp", variant="primary")
                 with gr.Column():
                     vamp_status = gr.Markdown()
@@ -558,16 +564,17 @@ def build_app(runs: str | os.PathLike = "runs", references: dict[str, str] | Non
         keep_listed(play_run, play_note, studio.play_runs, NO_PLAY)
 
         def run_vamp(run_value, source_value, mask_value, steps_value, seed_value, temperature_value,
-                     seconds_value, loop_value, request: gr.Request):
+                     seconds_value, loop_value, prompt_value, guidance_value, request: gr.Request):
             try:
                 result = studio.vamp(_session(request), run_value, source_value, mask_value, steps_value,
-                                     seed_value, temperature_value, seconds_value, bool(loop_value))
+                                     seed_value, temperature_value, seconds_value, bool(loop_value),
+                                     prompt_value, guidance_value)
             except Exception as exc:
                 return ss.message(exc), None, None
             return result["status"], result["audio"], result["image"]
 
         vamp_button.click(run_vamp, inputs=[vamp_run, vamp_source, vamp_mask, vamp_steps, vamp_seed,
-                                            vamp_temperature, vamp_seconds, vamp_loop],
+                                            vamp_temperature, vamp_seconds, vamp_loop, vamp_prompt, vamp_guidance],
                           outputs=[vamp_status, vamp_audio, vamp_image], concurrency_limit=1,
                           concurrency_id="vamp", api_name="vamp")
 

@@ -441,12 +441,13 @@ class Studio:
         return [name for name, model in found.items() if model == "maskgit" and model in self.models]
 
     def vamp(self, session: str | None, run: str, upload, mask: str = "periodic:7", steps=VAMP_STEPS, seed=0,
-             temperature=1.0, seconds=None, loop: bool = False) -> dict:
+             temperature=1.0, seconds=None, loop: bool = False, prompt: str | None = None, guidance=None) -> dict:
         """Vamp an uploaded recording with maskgit run ``run`` (``MaskGIT.prompt``: the tokens
         ``mask`` keeps come from the recording, the rest are generated), or without one generate
         ``seconds`` (default :data:`VAMP_SECONDS`) from nothing. Writes the audio and a PNG of the
         mask over the waveform (the recording's, or the output's from nothing) into a new session
-        folder, only once both are made. Returns ``audio`` and ``image`` paths, ``kept`` (the share
+        folder, only once both are made. A run trained with text prompts follows ``prompt`` (an
+        empty box: none) with ``guidance`` (default 2). Returns ``audio`` and ``image`` paths, ``kept`` (the share
         of tokens kept, from the mask array), ``notes`` and a one-line ``status``."""
         import numpy as np
 
@@ -468,6 +469,9 @@ class Studio:
         parse(mask)  # a bad mask fails before the upload is read or the model loads
         rules = [part.strip().lower() for part in re.split(r"[+,]", mask)]
         decoding = dict(steps=steps, temperature=temperature, progress=False)
+        if isinstance(prompt, str) and prompt.strip():
+            decoding.update(prompt=prompt, guidance=bounded_number(2.0 if guidance is None else guidance,
+                                                                   "guidance", 20.0))
         if upload is not None:
             audio = self._recording(session, upload)
             model = self._vamp_model(run)
@@ -484,6 +488,8 @@ class Studio:
             kept = float(keep.mean())
             status = (f"Vamped with {run}, seed {seed}: kept {kept:.0%} of the tokens ({' + '.join(rules)}), "
                       f"generated the rest in {steps} steps a window")
+            if "prompt" in decoding:
+                status += f", following {decoding['prompt'].strip()!r} (guidance {decoding['guidance']:g})"
         else:
             model = self._vamp_model(run)
             seconds = seconds or VAMP_SECONDS
@@ -495,6 +501,8 @@ class Studio:
             kept = 0.0
             status = (f"Generated {out.seconds:.1f} s from nothing with {run}, seed {seed}, in {steps} steps a "
                       "window (no recording: the mask has nothing to keep)")
+            if "prompt" in decoding:
+                status += f", following {decoding['prompt'].strip()!r} (guidance {decoding['guidance']:g})"
         stem = f"{run.replace('/', '-')}-s{seed}"
         folder = self.sessions.new_folder(session, "vamp")
         try:  # both files or neither

@@ -21,7 +21,17 @@ STFT discriminators and feature matching after a reconstruction-only warm-up
 EnCodec's streaming model): encoding and decoding stream frame by frame with
 cached convolutions, and the codes of a frame do not depend on how the input
 was cut into blocks (descript-audio-codec issue 39 is the complaint about a
-non-causal codec whose codes do).
+non-causal codec whose codes do). The Vocos decoder is made causal too: frame ``t``'s
+inverse-STFT window starts at sample ``t * hop`` (Vocos centres it), and its depthwise
+convolutions see the past only.
+
+Also reproduced, as options the shipped preset uses: a Vocos decoder (Siuzdak 2023, "Vocos:
+Closing the gap between time-domain and Fourier-based neural vocoders", https://arxiv.org/abs/2306.00814,
+whose section 4.2 decodes EnCodec's tokens): ConvNeXt blocks at the frame rate, a head to the
+log-magnitude and phase of each STFT bin, and an inverse STFT (``decoder="fourier"``); and
+Mimi's quantisation bypass (Défossez et al. 2024, "Moshi", https://arxiv.org/abs/2410.00037,
+section 3.3): a share of the training crops decode the unquantised latent
+(``quantize_share``).
 
 Changed: a much smaller network (a few MB) for a CPU, 16 kHz mono; fixed loss
 weights (DAC's) rather than EnCodec's balancer; a dead-code threshold of 0.01
@@ -42,6 +52,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -68,8 +79,12 @@ class Config(TrainingConfig):
                                               "samples a token frame (320: 50 frames a second at 16 kHz).",
                                 min=1, max=64)
     channels: int = option(8, "Channels of the encoder's first layer (doubled by each block).", min=1, max=1024)
-    decoder_channels: int = option(128, "Channels of the decoder's first block (halved by each block).",
-                                   min=1, max=8192)
+    decoder: Literal["convolutional", "fourier"] = option(
+        "convolutional", "convolutional: transposed convolutions up to the sample rate (SEANet, DAC); fourier: "
+                         "ConvNeXt blocks at the frame rate and an inverse STFT (Vocos).")
+    decoder_channels: int = option(128, "Channels of the decoder's first block (halved by each block); the "
+                                        "width of a fourier decoder.", min=1, max=8192)
+    decoder_layers: int = option(8, "ConvNeXt blocks of a fourier decoder.", min=1, max=64)
     latent: int = option(64, "Dimensions of a latent frame (what the quantiser sees).", min=1, max=4096)
     n_q: int = option(12, "Codebooks (residual quantiser levels); bitrate = codebooks x log2(codes) x frame "
                           "rate.", min=1, max=64)
@@ -81,6 +96,8 @@ class Config(TrainingConfig):
                                         "than by gradient with a codebook loss (VQ-VAE, DAC).")
     quantizer_dropout: float = option(0.5, "Share of training crops given a random number of codebooks, so one "
                                            "model serves every bitrate (DAC: 0.5).", min=0, max=1)
+    quantize_share: float = option(1.0, "Share of training crops decoded through the quantiser; the others decode "
+                                        "the encoder's latent itself (Mimi, Moshi 2024: 0.5).", min=0, max=1)
     commitment_weight: float = option(0.25, "Weight of the VQ commitment loss, a codebook.", min=0, max=100)
     dead_code_threshold: float = option(0.01, "Restart codes whose average use a batch falls below this.",
                                         min=0, max=1000)
@@ -149,9 +166,9 @@ class Codec(AudioModel, CodecAbility, Transfer):
     Sampling = Sampling
     TransferOptions = TransferOptions
     presets = {
-        # ~40 minutes on 2 CPU cores
-        "laptop": dict(batch_size=8, learning_rate=5e-4, max_steps=3500, steps_per_epoch=250, patience=0,
-                       adversarial_start=2500),
+        # ~45 minutes on one CPU core: a Vocos-style decoder (every learned layer at the frame rate)
+        "laptop": dict(decoder="fourier", decoder_channels=256, decoder_layers=6, batch_size=8, learning_rate=5e-4,
+                       max_steps=5000, steps_per_epoch=250, patience=0, adversarial_start=4000),
         "gpu": dict(channels=32, decoder_channels=768, latent=128, batch_size=32, example_seconds=1.0,
                     max_steps=200_000, steps_per_epoch=2000, patience=0, adversarial_start=20_000,
                     discriminator_channels=[32, 128, 512, 1024], stft_discriminator_channels=32, adversarial_items=0,

@@ -11,6 +11,11 @@ Audio Compression with Improved RVQGAN" (DAC, https://arxiv.org/abs/2306.06546):
 Snake activations (:mod:`cadenza.nn.activations`) instead of ELU, weight
 normalisation on every convolution, a tanh at the output.
 
+``decoder="fourier"`` replaces the mirrored decoder by Vocos's (Siuzdak 2023,
+https://arxiv.org/abs/2306.00814): ConvNeXt blocks at the frame rate, a 1x1 head to
+log-magnitudes and phases, and a causal inverse STFT (:mod:`cadenza.nn.istft`). Nothing
+learned runs at the sample rate, so it is both wider and faster than the convolutional one.
+
 Causal by default: every convolution sees only the past
 (:mod:`cadenza.nn.conv`), so encoder and decoder run block by block with
 cached state and a streamed decode equals the offline one, and the codes of
@@ -33,6 +38,7 @@ from torch import nn
 
 from cadenza.nn.activations import Snake
 from cadenza.nn.conv import CausalConv1d, CausalConvStack, CausalConvTranspose1d, CausalResidual
+from cadenza.nn.istft import CausalInverseSTFT, MagnitudePhase
 from cadenza.nn.quantize import ResidualQuantizerOutput, ResidualVectorQuantizer
 
 
@@ -97,6 +103,45 @@ def decoder_block(cin: int, cout: int, stride: int, causal: bool) -> nn.Module:
                            *(residual_unit(cout, d, causal) for d in (1, 3, 9)))
 
 
+class ChannelNorm(nn.LayerNorm):
+    """LayerNorm over the channels of ``[B, C, T]`` (pointwise in time)."""
+
+    def forward(self, x):
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """Liu et al. 2022, "A ConvNet for the 2020s" (https://arxiv.org/abs/2201.03545), in 1-D as
+    Vocos uses it: a depthwise convolution (kernel 7, causal here), LayerNorm, a pointwise MLP of
+    ``expansion`` times the width with GELU, a learned per-channel scale, and a residual."""
+
+    def __init__(self, width: int, expansion: int = 3, layer_scale: float = 0.1):
+        super().__init__()
+        self.depthwise = CausalConv1d(width, width, 7, groups=width)
+        self.mlp = nn.Sequential(ChannelNorm(width), nn.Conv1d(width, expansion * width, 1), nn.GELU(),
+                                 nn.Conv1d(expansion * width, width, 1))
+        self.scale = nn.Parameter(torch.full((width, 1), layer_scale))
+
+    def forward(self, x):
+        return x + self.scale * self.mlp(self.depthwise(x))
+
+    def stream(self, x, state=None):
+        y, state = self.depthwise.stream(x, state)
+        return x + self.scale * self.mlp(y), state
+
+
+def fourier_decoder(latent: int, width: int, layers: int, hop: int) -> nn.Module:
+    """Vocos as a codec decoder (Siuzdak 2023, https://arxiv.org/abs/2306.00814, section 4.2 decodes
+    EnCodec's tokens): ConvNeXt blocks at the frame rate, a head to the log-magnitude and phase of
+    each bin of a ``4 * hop``-sample STFT, and an inverse STFT (:mod:`cadenza.nn.istft`). Every
+    learned layer runs at the frame rate, none at the sample rate."""
+    n_fft = 4 * hop
+    bins = n_fft // 2 + 1
+    return CausalConvStack(CausalConv1d(latent, width, 7), *(ConvNeXtBlock(width) for _ in range(layers)),
+                           ChannelNorm(width), nn.Conv1d(width, 2 * bins, 1), MagnitudePhase(),
+                           CausalInverseSTFT(n_fft, hop))
+
+
 @dataclass
 class CodecOutput:
     audio: torch.Tensor  # [B, T] the reconstruction
@@ -116,11 +161,17 @@ class CodecNet(nn.Module):
             conv(1, channels[0], 7, causal),
             *(encoder_block(channels[i], channels[i + 1], s, causal) for i, s in enumerate(self.strides)),
             Snake(channels[-1]), conv(channels[-1], c.latent, 3, causal))
-        widths = [c.decoder_channels // 2 ** i for i in range(len(self.strides) + 1)]  # decoder widths, halving
-        self.decoder = CausalConvStack(
-            conv(c.latent, widths[0], 7, causal),
-            *(decoder_block(widths[i], widths[i + 1], s, causal) for i, s in enumerate(reversed(self.strides))),
-            Snake(widths[-1]), conv(widths[-1], 1, 7, causal), nn.Tanh())
+        if c.decoder == "fourier":
+            if not causal:
+                raise ValueError("the fourier decoder is causal only")
+            self.decoder = fourier_decoder(c.latent, c.decoder_channels, c.decoder_layers, self.frame_samples)
+        else:
+            widths = [c.decoder_channels // 2 ** i for i in range(len(self.strides) + 1)]  # halving
+            self.decoder = CausalConvStack(
+                conv(c.latent, widths[0], 7, causal),
+                *(decoder_block(widths[i], widths[i + 1], s, causal) for i, s in enumerate(reversed(self.strides))),
+                Snake(widths[-1]), conv(widths[-1], 1, 7, causal), nn.Tanh())
+        self.quantize_share = c.quantize_share
         self.quantizer = ResidualVectorQuantizer(
             c.latent, n_q=c.n_q, codebook_size=c.codebook_size, codebook_dim=c.codebook_dim or None,
             quantizer_dropout=c.quantizer_dropout, l2_normalize=c.l2_normalize, ema=c.ema_codebooks,
@@ -135,7 +186,13 @@ class CodecNet(nn.Module):
         """Reconstruct ``audio [B, T]`` through the quantiser (dropout of levels in training)."""
         latent = self.encoder(self._padded(audio))  # [B, latent, F]
         quantized = self.quantizer(latent, n_q)
-        decoded = self.decoder(quantized.quantized)[:, 0, : audio.shape[-1]]  # [B, T]
+        decoder_input = quantized.quantized  # [B, latent, F]
+        if self.training and n_q is None and self.quantize_share < 1:
+            # Mimi's trick: some crops skip quantisation, so the autoencoder learns to carry more than
+            # the codebooks hold yet, and deeper codebooks have detail left to code
+            skip = torch.rand(len(audio), device=audio.device) >= self.quantize_share  # [B]
+            decoder_input = torch.where(skip[:, None, None], latent, decoder_input)
+        decoded = self.decoder(decoder_input)[:, 0, : audio.shape[-1]]  # [B, T]
         return CodecOutput(decoded, quantized)
 
     def encode(self, audio: torch.Tensor, n_q: int | None = None) -> torch.Tensor:

@@ -30,6 +30,19 @@ onsets (spectral flux) rather than a beat tracker for rhythm prompts. Clips are
 concatenated before they are cut into training windows (a window may straddle two
 clips, as a language model's training text straddles documents).
 
+Text prompts (``prompt_tokens`` > 0; 0, the default, is the model above, unchanged): a
+caption of each training clip (:mod:`cadenza.data.audio_captions`: its kind, instrument,
+register, key, dynamics, tempo, from the audio set's labels and true f0) is encoded by the
+frozen sentence encoder (:mod:`cadenza.nn.text_encoder`) and enters the network as
+``prompt_tokens`` prefix vectors before the frames (:class:`cadenza.nn.prompt.PromptAdapter`,
+as :mod:`cadenza.models.symbolic.text_transformer` does before BOS). Training windows are then
+cut within clips, so each has its clip's caption; each draw of a window takes one of its
+clip's ``captions`` paraphrases, and ``prompt_dropout`` of the draws the learned empty prompt,
+so the same network is also unprompted and supports classifier-free guidance at every
+decoding step (Ho & Salimans 2021, "Classifier-free diffusion guidance",
+https://arxiv.org/abs/2207.12598). VampNet's prompts are masks only; the text prefix is this
+toolkit's addition, in the manner of prefix conditioning (Li & Liang 2021, "Prefix-tuning").
+
 No likelihood of audio is defined (a masked model gives none directly);
 :meth:`MaskGIT.masked_metrics` gives the accuracy and NLL a token of masked tokens
 at a fixed mask share, beside a unigram baseline, which the benchmark reports.
@@ -81,6 +94,13 @@ class Config(TrainingConfig):
                                       "prompts of a codebooks:K mask).", min=0, max=1)
     max_audio_minutes: float = option(60.0, "Minutes of training audio encoded (the rest is left out).",
                                       above=0, max=100_000)
+    prompt_tokens: int = option(0, "Text prompts: vectors a caption becomes before the frames (the prefix); 0: "
+                                   "no text prompts (windows may straddle clips).", min=0, max=64)
+    prompt_dropout: float = option(0.15, "With text prompts: share of training windows whose caption is replaced "
+                                         "by the learned empty prompt (what unprompted generation and guidance "
+                                         "need).", min=0, max=1)
+    captions: int = option(4, "With text prompts: paraphrased captions written for each training clip (a "
+                              "window draws one each time it is seen).", min=1, max=32)
 
     def __post_init__(self):
         if self.width % self.heads or (self.width // self.heads) % 2:
@@ -101,6 +121,10 @@ class Decoding:
     noise: float = option(4.5, "Gumbel noise on the confidences at the first step, annealed to 0 (MaskGIT's "
                                "choice temperature).", min=0, max=100)
     anneal: bool = option(True, "Lower the temperature linearly to temperature/steps at the last step.")
+    prompt: str | None = option(None, "A text prompt, e.g. 'a fast drum pattern' or 'a low violin note' (a run "
+                                      "trained with prompt_tokens) [default: none: unprompted].")
+    guidance: float = option(2.0, "Classifier-free guidance of the text prompt: 0 ignores it, 1 follows it as "
+                                  "trained, above 1 follows it more closely (each step runs twice).", min=0, max=20)
     overlap: int | None = option(None, "Token frames a window shares with the previous one (default: a "
                                        "quarter of the window).", min=1, max=4095)
     progress: bool = option(True, "Show a progress bar with the time left (on a terminal).")
@@ -144,7 +168,7 @@ class MaskGIT(AudioModel, Transfer):
     decoding; prompts are masks over a recording's tokens (:meth:`vamp`, :meth:`loop`)."""
 
     name = "maskgit"
-    controls = ("audio", "tokens")
+    controls = ("audio", "tokens", "text")
     Config = Config
     Sampling = Sampling
     TransferOptions = VampOptions
@@ -241,12 +265,18 @@ class MaskGIT(AudioModel, Transfer):
     def _encode(self, data, what: str, minutes: float | None = None) -> list[np.ndarray]:
         """Tokens ``[codebooks, frames]`` of each clip (silent or too short clips left out), up to
         ``minutes`` of audio (default ``max_audio_minutes``), with a progress bar."""
+        return [tokens for _, tokens in self._encode_clips(data, what, minutes)]
+
+    def _encode_clips(self, data, what: str, minutes: float | None = None,
+                      least_frames: int = 0) -> list[tuple[int, np.ndarray]]:
+        """``(clip index, tokens [codebooks, frames])`` of each clip :meth:`_encode` keeps; a clip
+        shorter than ``least_frames`` frames is padded with silence to that length first."""
         clips = self._clips(data)
         budget = (self.config.max_audio_minutes if minutes is None else minutes) * 60
         tokens, seconds = [], 0.0
         workdir, progress, _ = getattr(self, "_fit_context", (None, False, None))
         with progress_bar(len(clips), f"{self.name}: encoding the {what} audio", progress) as advance:
-            for clip in clips:
+            for index, clip in enumerate(clips):
                 if seconds >= budget:
                     break
                 if clip.seconds > budget - seconds:
@@ -257,7 +287,11 @@ class MaskGIT(AudioModel, Transfer):
                 if clip.seconds * self.codec_.sample_rate < self.codec_.frame_samples \
                         or not np.abs(clip.samples).max() > SILENT_PEAK:
                     continue
-                tokens.append(np.asarray(self.codec_.encode(clip))[:self.config.codebooks].astype(np.int64))
+                least = int(math.ceil(least_frames * self.codec_.frame_samples * clip.sample_rate
+                                      / self.codec_.sample_rate))
+                if clip.samples.shape[1] < least:
+                    clip = Audio(np.pad(clip.samples, ((0, 0), (0, least - clip.samples.shape[1]))), clip.sample_rate)
+                tokens.append((index, np.asarray(self.codec_.encode(clip))[:self.config.codebooks].astype(np.int64)))
         return tokens
 
     def _windows(self, tokens: list[np.ndarray], stride: int) -> np.ndarray:
@@ -269,6 +303,23 @@ class MaskGIT(AudioModel, Transfer):
         starts = range(0, stream.shape[1] - size + 1, stride)
         return np.stack([stream[:, s:s + size] for s in starts])
 
+    def _clip_windows(self, clips: list[tuple[int, np.ndarray]], stride: int) -> tuple[np.ndarray, list[int]]:
+        """Windows ``[n, codebooks, window]`` cut within each clip (none straddles two; the last
+        ends at the clip's end), and the clip index of each: what a prompted model trains on, each
+        window under its clip's caption."""
+        size, windows, owners = self.config.window, [], []
+        for index, tokens in clips:
+            frames = tokens.shape[1]
+            starts = list(range(0, frames - size + 1, stride))
+            if starts and starts[-1] + size < frames:
+                starts.append(frames - size)
+            for start in starts:
+                windows.append(tokens[:, start:start + size])
+                owners.append(index)
+        if not windows:
+            return np.zeros((0, self.config.codebooks, size), np.int64), []
+        return np.stack(windows), owners
+
     def _datasets(self, train, valid):
         from cadenza.models.audio.maskgit_system import TokenWindows
 
@@ -276,8 +327,11 @@ class MaskGIT(AudioModel, Transfer):
         codec = self.codec_
         if self.config.codebooks > codec.n_q:
             raise CadenzaError(f"{self.name}: codebooks={self.config.codebooks}, but the codec has {codec.n_q}")
-        tokens = self._encode(train, "training")
-        windows = self._windows(tokens, max(1, self.config.window // 2))
+        prompted = self.config.prompt_tokens > 0
+        clips = self._encode_clips(train, "training", least_frames=self.config.window if prompted else 0)
+        tokens = [t for _, t in clips]
+        stride = max(1, self.config.window // 2)
+        windows, owners = self._clip_windows(clips, stride) if prompted else (self._windows(tokens, stride), None)
         if not len(windows):
             frames = sum(t.shape[1] for t in tokens)
             raise CadenzaError(f"{self.name}: the training audio gives {frames} token frames, fewer than one "
@@ -289,19 +343,31 @@ class MaskGIT(AudioModel, Transfer):
                 counts[q] += np.bincount(clip[q], minlength=codec.codebook_size)
         self.token_counts_ = counts.astype(np.float32)
         self.codec_identity_ = codec.identity
-        valid_set = None
+        valid_windows = valid_owners = None
         if valid is not None and len(valid):
-            spread = self._windows(self._encode(valid, "validation"), self.config.window)
+            if prompted:
+                spread, spread_owners = self._clip_windows(
+                    self._encode_clips(valid, "validation", least_frames=self.config.window), self.config.window)
+            else:
+                spread, spread_owners = self._windows(self._encode(valid, "validation"), self.config.window), None
             if len(spread):
                 keep = np.unique(np.linspace(0, len(spread) - 1, min(len(spread), 64)).astype(int))
-                valid_set = TokenWindows(spread[keep])
-        return TokenWindows(windows), valid_set, None
+                valid_windows = spread[keep]
+                valid_owners = None if spread_owners is None else [spread_owners[i] for i in keep]
+        if not prompted:
+            return TokenWindows(windows), None if valid_windows is None else TokenWindows(valid_windows), None
+        from cadenza.models.audio.maskgit_system import captioned_datasets
+
+        _, progress, _ = getattr(self, "_fit_context", (None, False, None))
+        train_set, valid_set, self._caption_vectors = captioned_datasets(
+            (train, windows, owners), (valid, valid_windows, valid_owners), self.config, progress)
+        return train_set, valid_set, None
 
     def _network(self, codebook_size: int):
         from cadenza.models.audio.maskgit_net import MaskGITNet
 
         c = self.config
-        return MaskGITNet(c.codebooks, codebook_size, c.width, c.layers, c.heads, c.dropout)
+        return MaskGITNet(c.codebooks, codebook_size, c.width, c.layers, c.heads, c.dropout, c.prompt_tokens)
 
     def _system(self):
         import torch
@@ -309,7 +375,11 @@ class MaskGIT(AudioModel, Transfer):
         from cadenza.models.audio.maskgit_system import MaskGITSystem
 
         torch.manual_seed(self.config.seed)
-        return MaskGITSystem(self._network(self.codec_.codebook_size), self.config)
+        net = self._network(self.codec_.codebook_size)
+        if getattr(self, "_caption_vectors", None) is not None:  # standardise the prompt on the training captions
+            net.adapter.standardise_on(self._caption_vectors)
+            self._caption_vectors = None
+        return MaskGITSystem(net, self.config)
 
     def _finish(self, system, result) -> None:
         self.net_ = system.model.eval()
@@ -365,7 +435,24 @@ class MaskGIT(AudioModel, Transfer):
         if overlap >= self.config.window:
             raise CadenzaError(f"overlap must be below the window ({self.config.window} frames), got {overlap}")
         return dict(steps=options.steps, temperature=options.temperature, typical_mass=options.typical_mass,
-                    noise=options.noise, anneal=options.anneal, overlap=overlap)
+                    noise=options.noise, anneal=options.anneal, overlap=overlap, **self._text(options))
+
+    def _text(self, options) -> dict:
+        """The text prompt's decoding options: ``prompt`` (its vector, or None for the empty prompt)
+        and ``guidance``; one clear error for a prompt to a run trained without text prompts, or an
+        empty prompt."""
+        import torch
+
+        from cadenza.models.prompting import check_prompt, prompt_vector
+
+        if options.prompt is None:
+            return dict(prompt=None, guidance=options.guidance)
+        if not self.config.prompt_tokens:
+            raise CadenzaError(f"this {self.name} run was trained without text prompts (prompt_tokens=0), so it "
+                               "cannot follow a prompt: leave --prompt out, or train one with prompt_tokens=2 "
+                               "(python scripts/train_vamp.py)")
+        text = check_prompt(options.prompt, "a fast drum pattern", "the sound")
+        return dict(prompt=torch.from_numpy(prompt_vector(text)), guidance=options.guidance)
 
     @no_grad
     def _fill(self, tokens: np.ndarray, keep: np.ndarray, generator, decoding: dict, advance=None) -> np.ndarray:
@@ -498,9 +585,12 @@ class MaskGIT(AudioModel, Transfer):
         """Vamping as a transfer (``cadenza transfer``, the studio): the output and notes."""
         self._check_fitted()
         o = build_dataclass(VampOptions, options, "vamp option")
+        self._decoding(o)  # a bad overlap or text prompt fails before the audio is encoded
         prompt = self.prompt(audio, o.mask, o.seconds, o.loop)
         notes = prompt.notes + [f"kept {prompt.keep.mean():.0%} of the tokens ({o.mask}), generated the rest in "
                                 f"{o.steps} steps a window"]
+        if o.prompt is not None:
+            notes.append(f"followed the text prompt {o.prompt.strip()!r} with guidance {o.guidance:g}")
         filled = self.vamp_tokens(prompt.tokens, prompt.keep, seed=seed, **options)
         return self.decode_tokens(filled, prompt.samples), notes
 
@@ -512,7 +602,8 @@ class MaskGIT(AudioModel, Transfer):
         each clip cut into windows, ``share`` of each window's tokens masked (a seeded uniform
         choice), each masked token scored from one pass. Returns the tokens scored, the
         accuracy of the argmax, the NLL (nats and bits a token), and the same for a unigram
-        baseline (each codebook's token frequencies in training, add-one)."""
+        baseline (each codebook's token frequencies in training, add-one). A model trained with
+        text prompts is scored unprompted (the learned empty prompt)."""
         import torch
 
         from cadenza.models.audio.maskgit_net import masked_loss
@@ -547,8 +638,10 @@ class MaskGIT(AudioModel, Transfer):
 
 
 def save_half_precision(run: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """A copy of maskgit run ``run`` with the network's weights in fp16 (the token counts stay
-    fp32); a codec the run trained itself (``RUN/codec``) is copied as it is."""
+    """A copy of maskgit run ``run`` with the network's weights in fp16 (the token counts and a
+    text prompt's adapter, with its standardisation, stay fp32); a codec the run trained itself
+    (``RUN/codec``) is copied as it is."""
     from cadenza.models.half_precision import save_half_precision as save
 
-    return save(run, target, keep_fp32=lambda name: not name.startswith("net."), folders=(CODEC_IN_RUN,))
+    return save(run, target, keep_fp32=lambda name: not name.startswith("net.") or name.startswith("net.adapter."),
+                folders=(CODEC_IN_RUN,))

@@ -12,7 +12,11 @@ either (VampNet's code and weights are non-commercial) was used.
   its codebooks' embeddings (VampNet section 3.2). Positions by rotary embeddings
   (Su et al. 2021, "RoFormer", https://arxiv.org/abs/2104.09864) in every
   attention layer, so one network takes any number of frames. One output head a
-  codebook gives logits over ``codebook_size`` codes.
+  codebook gives logits over ``codebook_size`` codes. With ``prompt_tokens`` > 0 a text
+  prompt enters as that many prefix vectors before the frames
+  (:class:`cadenza.nn.prompt.PromptAdapter`); the prefix is not rotated (it has no
+  position: the frames keep positions 0 .. T-1, as without a prompt) and its outputs are
+  dropped.
 - :func:`gamma`, :func:`training_mask`, :func:`masked_loss`: MaskGIT's training
   (section 3.1): a ratio ``r ~ U(0, 1)`` an example, ``ceil(cos(pi/2 r) N)`` of its
   ``N`` tokens replaced by MASK, cross entropy on the masked tokens only.
@@ -20,7 +24,9 @@ either (VampNet's code and weights are non-commercial) was used.
   sampling (section 3.4): every masked token is drawn at each of ``steps`` steps
   (temperature annealed, typical filtering); the most confident draws are kept,
   so that the masked count after step ``s`` is ``M cos(pi/2 (s+1)/steps)``, and the
-  rest are masked again. Prompt tokens are never changed.
+  rest are masked again. Prompt tokens are never changed. With a text prompt and
+  ``guidance`` other than 0 and 1, every step runs the prompted and the empty prompt side
+  by side and mixes their logits (classifier-free guidance, :func:`cadenza.nn.prompt.mix`).
 
 Changed: one network over the first ``codebooks`` codebooks, rather than
 VampNet's separate coarse and coarse-to-fine networks (see ``maskgit.py``).
@@ -34,6 +40,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cadenza.nn.prompt import PromptAdapter, condition, mix
 
 
 def gamma(r):
@@ -93,15 +101,20 @@ class Block(nn.Module):
 
 class MaskGITNet(nn.Module):
     """Tokens ``[batch, codebooks, frames]`` (MASK = ``codebook_size``) -> logits
-    ``[batch, codebooks, frames, codebook_size]``."""
+    ``[batch, codebooks, frames, codebook_size]``; with ``prompt_tokens`` > 0, also the text
+    prompt's vectors ``[batch, 384]`` and ``on`` ``[batch]`` (False: the learned empty prompt;
+    both left out: the empty prompt for every row)."""
 
     def __init__(self, codebooks: int, codebook_size: int, width: int = 128, layers: int = 4, heads: int = 4,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, prompt_tokens: int = 0):
         super().__init__()
         if width % heads or (width // heads) % 2:
             raise ValueError(f"width ({width}) must be a multiple of heads ({heads}) with an even size a head")
         self.codebooks, self.codebook_size, self.heads = codebooks, codebook_size, heads
+        self.prompt_tokens = prompt_tokens
         self.embed = nn.ModuleList(nn.Embedding(codebook_size + 1, width) for _ in range(codebooks))
+        if prompt_tokens:  # only then: an unprompted network keeps its parameter names and count
+            self.adapter = PromptAdapter(width, prompt_tokens)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
@@ -113,18 +126,29 @@ class MaskGITNet(nn.Module):
     def mask_id(self) -> int:
         return self.codebook_size
 
-    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[b, k, t]`` -> the last layer's states ``[b, t, width]``."""
+    def hidden(self, tokens: torch.Tensor, prompt: torch.Tensor | None = None,
+               on: torch.Tensor | None = None) -> torch.Tensor:
+        """Tokens ``[b, k, t]`` (and the prompt) -> the last layer's states of the frames ``[b, t, width]``."""
         b, k, t = tokens.shape
         x = sum(self.embed[q](tokens[:, q]) for q in range(k))  # [b, t, width]
+        size = x.shape[-1] // self.heads
+        cos, sin = rotary(t, size, x.device, x.dtype)  # [t, head size]
+        p = self.prompt_tokens
+        if p:
+            if prompt is None:
+                prompt, on = condition(None, 0, b)
+            prefix = self.adapter(prompt.to(x.device, x.dtype), on.to(x.device))  # [b, p, width]
+            x = torch.cat([prefix, x], dim=1)  # [b, p + t, width]
+            cos = torch.cat([cos.new_ones(p, size), cos])  # the prefix is not rotated: no position
+            sin = torch.cat([sin.new_zeros(p, size), sin])
         x = self.drop(x)
-        cos, sin = rotary(t, x.shape[-1] // self.heads, x.device, x.dtype)  # [t, head size]
         for block in self.blocks:
             x = block(x, cos, sin)
-        return self.norm(x)
+        return self.norm(x[:, p:])
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.hidden(tokens)  # [b, t, width]
+    def forward(self, tokens: torch.Tensor, prompt: torch.Tensor | None = None,
+                on: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.hidden(tokens, prompt, on)  # [b, t, width]
         return torch.stack([head(x) for head in self.head], dim=1)  # [b, k, t, codebook_size]
 
 
@@ -155,12 +179,15 @@ def training_mask(batch: int, codebooks: int, frames: int, coarse_share: float =
     return (rank < count[:, None]).view(batch, codebooks, frames)
 
 
-def masked_loss(net: MaskGITNet, tokens: torch.Tensor, mask: torch.Tensor):
+def masked_loss(net: MaskGITNet, tokens: torch.Tensor, mask: torch.Tensor, prompt: torch.Tensor | None = None,
+                on: torch.Tensor | None = None):
     """Summed cross entropy (nats), number, and correct argmax predictions of the masked
-    tokens: ``tokens`` ``[b, k, t]`` with ``mask`` ``[b, k, t]`` (True: replaced by MASK).
+    tokens: ``tokens`` ``[b, k, t]`` with ``mask`` ``[b, k, t]`` (True: replaced by MASK), and
+    for a prompted network the prompts ``[b, 384]`` and ``on`` ``[b]`` (none: the empty prompt).
     A codebook's head runs on its masked positions only (the logits of the others are
     never needed: a third of the cost of a step saved)."""
-    x = net.hidden(tokens.masked_fill(mask, net.mask_id))  # [b, t, width]
+    inputs = tokens.masked_fill(mask, net.mask_id)
+    x = net.hidden(inputs) if prompt is None else net.hidden(inputs, prompt, on)  # [b, t, width]
     total, correct = x.new_zeros(()), tokens.new_zeros(())
     for q, head in enumerate(net.head):
         chosen = mask[:, q]  # [b, t]
@@ -206,10 +233,26 @@ def remasked_count(initial: torch.Tensor, masked: torch.Tensor, step: int, steps
     return torch.minimum(target, (masked - 1).clamp(min=0))
 
 
+def guided_logits(net: MaskGITNet, x: torch.Tensor, prompt: torch.Tensor | None = None,
+                  guidance: float = 1.0) -> torch.Tensor:
+    """Logits ``[b, k, t, V]`` of tokens ``x`` ``[b, k, t]``: an unprompted network's as they are;
+    a prompted one's under the text ``prompt`` (its vector ``[384]``; None: the empty prompt),
+    guided by ``guidance`` (0: the empty prompt, 1: the prompt as trained, more: both rows run
+    side by side, ``empty + guidance * (prompted - empty)``)."""
+    if not getattr(net, "prompt_tokens", 0):
+        return net(x).float()
+    b = len(x)
+    vectors, on = condition(prompt, guidance, b)
+    rows = len(vectors) // b
+    logits = net(x if rows == 1 else torch.cat([x] * rows), vectors.to(x.device), on.to(x.device)).float()
+    return mix(logits, guidance, b)
+
+
 @torch.no_grad()
 def sample(net: MaskGITNet, tokens: torch.Tensor, keep: torch.Tensor, steps: int = 12, temperature: float = 1.0,
            typical_mass: float = 1.0, noise: float = 4.5, anneal: bool = True,
-           generator: torch.Generator | None = None, on_step: Callable[[int], None] | None = None) -> torch.Tensor:
+           generator: torch.Generator | None = None, on_step: Callable[[int], None] | None = None,
+           prompt: torch.Tensor | None = None, guidance: float = 1.0) -> torch.Tensor:
     """Fill the tokens that ``keep`` does not keep: ``tokens``, ``keep`` ``[b, k, t]`` ->
     tokens ``[b, k, t]`` with ``tokens[keep]`` unchanged and every other position drawn.
 
@@ -220,7 +263,9 @@ def sample(net: MaskGITNet, tokens: torch.Tensor, keep: torch.Tensor, steps: int
     ``anneal=False``); its confidence is its log-probability plus Gumbel noise of scale
     ``noise * (1 - (s + 1) / steps)`` (MaskGIT's choice temperature). The most confident draws
     are kept and the rest masked again (:func:`remasked_count`). Every random number comes
-    from ``generator``: the same generator state gives the same tokens.
+    from ``generator``: the same generator state gives the same tokens. A prompted network
+    reads the text ``prompt`` (a vector ``[384]``) with ``guidance`` (:func:`guided_logits`)
+    at every step.
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     keep = keep.bool()
@@ -231,7 +276,7 @@ def sample(net: MaskGITNet, tokens: torch.Tensor, keep: torch.Tensor, steps: int
         left = masked.flatten(1).sum(1)  # [b]
         if not left.any():
             break
-        logits = net(x).float()  # [b, k, t, V]
+        logits = guided_logits(net, x, prompt, guidance)  # [b, k, t, V]
         tau = temperature * (1 - step / steps) if anneal else temperature
         filtered = typical_filter(logits, typical_mass)
         drawn = (filtered / tau + gumbel(logits.shape, generator)).argmax(-1)  # [b, k, t]

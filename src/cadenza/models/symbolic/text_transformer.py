@@ -30,9 +30,7 @@ it samples them from what the prompt says.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -41,13 +39,15 @@ import numpy as np
 from cadenza.data import captions as C
 from cadenza.errors import CadenzaError
 from cadenza.models.base import option, register
+from cadenza.models.prompting import MAX_PROMPT_CHARACTERS, check_prompt, encoder, prompt_vector
 from cadenza.models.symbolic.transformer import Transformer, TransformerConfig, TransformerSampling
 
 if TYPE_CHECKING:
     import torch
 
 PROMPT_FILE = "prompt.safetensors"
-MAX_PROMPT_CHARACTERS = 2000  # a longer prompt is refused; one over the encoder's 256 word pieces is cut
+__all__ = ["MAX_PROMPT_CHARACTERS", "TextTransformer", "TextTransformerConfig", "TextTransformerSampling",
+           "captioned_windows", "check_prompt", "encoder", "prompt_vector"]
 
 
 @dataclass
@@ -72,38 +72,6 @@ class TextTransformerSampling(TransformerSampling):
                                       "the unprompted model].")
     guidance: float = option(2.0, "Classifier-free guidance: 0 ignores the prompt, 1 follows it as trained, above 1 "
                                   "follows it more closely (and varies less).", min=0, max=20)
-
-
-def encoder():
-    """The sentence encoder, built under the lock every model build takes (see run_check)."""
-    from cadenza.models.run_check import BUILD_LOCK
-    from cadenza.nn.text_encoder import text_encoder
-
-    with BUILD_LOCK:
-        return text_encoder()
-
-
-@lru_cache(maxsize=64)
-def prompt_vector(text: str) -> np.ndarray:
-    return encoder().encode([text])[0]
-
-
-def check_prompt(text: str | None) -> str | None:
-    """The prompt as the encoder will read it, or one clear error; a note where it is cut."""
-    if text is None:
-        return None
-    if not text.strip():
-        raise CadenzaError("the prompt is empty: describe the piece (e.g. 'a lively jig in D major') or leave "
-                           "--prompt out for the unprompted model")
-    if len(text) > MAX_PROMPT_CHARACTERS:
-        raise CadenzaError(f"the prompt is {len(text)} characters long; at most {MAX_PROMPT_CHARACTERS}")
-    from cadenza.nn.text_encoder import MAX_WORD_PIECES
-
-    pieces = encoder().word_pieces(text)
-    if pieces > MAX_WORD_PIECES - 2:
-        warnings.warn(f"the prompt is {pieces} word pieces long; the text encoder reads the first "
-                      f"{MAX_WORD_PIECES - 2}", stacklevel=3)
-    return text.strip()
 
 
 @register
@@ -172,24 +140,20 @@ class TextTransformer(Transformer):
 
     def _conditions(self, options):
         """The rows to run: ``(prompt vectors [R, 384], on [R])``: prompted and empty for guidance,
-        one row where guidance is 0 or 1 or there is no prompt."""
+        one row where guidance is 0 or 1 or there is no prompt (:func:`cadenza.nn.prompt.condition`)."""
         import torch
 
-        from cadenza.nn.text_encoder import DIM
+        from cadenza.nn.prompt import condition
 
-        if options.prompt is None or options.guidance == 0:
-            return torch.zeros(1, DIM), torch.zeros(1, dtype=torch.bool)
-        vector = torch.from_numpy(prompt_vector(options.prompt))[None]
-        if options.guidance == 1:
-            return vector, torch.ones(1, dtype=torch.bool)
-        return torch.cat([vector, torch.zeros_like(vector)]), torch.tensor([True, False])
+        vector = None if options.prompt is None else torch.from_numpy(prompt_vector(options.prompt))
+        return condition(vector, options.guidance)
 
     @staticmethod
     def _guided(logits, guidance: float):
-        """``[R, V]`` rows -> the guided ``[V]`` (prompted + (g - 1) (prompted - empty))."""
-        if len(logits) == 1:
-            return logits[0]
-        return logits[1] + guidance * (logits[0] - logits[1])
+        """``[R, V]`` rows -> the guided ``[V]`` (empty + g (prompted - empty))."""
+        from cadenza.nn.prompt import mix
+
+        return mix(logits, guidance)[0]
 
     def _start(self, ids, options, use_cache: bool = True):
         import torch

@@ -1,6 +1,7 @@
 """The networks and data of :mod:`cadenza.models.symbolic.text_transformer` (imported where they
-run, so that reading the model's options needs no torch): the prompt adapter, the causal LM
-with its prompt prefix, the captioned training windows and their batches."""
+run, so that reading the model's options needs no torch): the causal LM with its prompt prefix
+(the adapter is :class:`cadenza.nn.prompt.PromptAdapter`), the captioned training windows and
+their batches."""
 
 from __future__ import annotations
 
@@ -8,35 +9,10 @@ import numpy as np
 import torch
 
 from cadenza.data import token_windows as W
+from cadenza.nn.prompt import PromptAdapter
 from cadenza.nn.text_encoder import DIM
 
-
-class PromptAdapter(torch.nn.Module):
-    """The prompt's vector -> ``tokens`` input embeddings of width ``dim``, and the learned empty prompt.
-
-    Captions about music lie close together in the encoder's space (cosine about 0.5-0.65 between
-    captions of different keys): what tells them apart is a small part of each vector. So the
-    vector is first standardised, dimension by dimension, with the mean and spread of the training
-    captions (buffers, saved with the weights)."""
-
-    def __init__(self, dim: int, tokens: int):
-        super().__init__()
-        self.tokens, self.dim = tokens, dim
-        self.register_buffer("mean", torch.zeros(DIM))
-        self.register_buffer("scale", torch.ones(DIM))
-        self.empty = torch.nn.Parameter(torch.zeros(DIM))
-        self.project = torch.nn.Sequential(torch.nn.Linear(DIM, dim), torch.nn.GELU(),
-                                           torch.nn.Linear(dim, dim * tokens))
-
-    def standardise_on(self, vectors: np.ndarray) -> None:
-        """Fit ``mean`` and ``scale`` to the training captions' vectors ``[n, 384]``."""
-        spread = vectors.std(0)
-        self.mean.copy_(torch.from_numpy(vectors.mean(0)))
-        self.scale.copy_(torch.from_numpy(np.maximum(spread, 0.1 * float(spread.mean()) + 1e-6)))
-
-    def forward(self, prompt, on):  # prompt [B, 384], on [B] bool -> [B, k, dim]
-        vector = torch.where(on[:, None], (prompt - self.mean) / self.scale, self.empty.expand_as(prompt))
-        return self.project(vector).view(len(prompt), self.tokens, self.dim)
+__all__ = ["CaptionedWindows", "PromptAdapter", "PromptedLM", "collate_captioned"]
 
 
 class PromptedLM(torch.nn.Module):
