@@ -219,6 +219,25 @@ def test_identity_survives_save_and_load(model, tmp_path):
     assert loaded.identity == model.identity
 
 
+def test_a_fourier_codec_trains_saves_loads_and_streams(data, clip, tmp_path):
+    """The laptop preset's decoder, end to end at tiny size: fit, save, load, the same tokens and
+    audio after loading, and the streamed decode of the loaded model equal to its offline decode."""
+    import cadenza
+
+    trained = Codec(**{**TINY, **FOURIER, "max_steps": 4, "adversarial_start": 2}).fit(data)
+    trained.save(tmp_path / "run")
+    loaded = cadenza.load(tmp_path / "run")
+    assert loaded.config.decoder == "fourier" and loaded.identity == trained.identity
+    tokens = trained.encode(clip)
+    assert np.array_equal(loaded.encode(clip), tokens)
+    offline = loaded.decode(tokens).samples
+    assert np.isfinite(offline).all() and np.allclose(offline, trained.decode(tokens).samples, atol=1e-6)
+    stream = loaded.decode_stream()
+    stream.init_state()
+    streamed = np.concatenate([stream.step(tokens[:, i:i + 3]) for i in range(0, tokens.shape[1], 3)], axis=1)
+    assert np.abs(streamed - offline).max() < 1e-4
+
+
 def test_fp16_weights_load(model, tmp_path):
     """Shipped codecs store their float weights in fp16 (scripts/train_codec.py)."""
     import cadenza
