@@ -64,14 +64,10 @@ def condition(vector: torch.Tensor | None, guidance: float, batch: int = 1) -> t
     return torch.cat([rows, torch.zeros_like(rows)]), on
 
 
-def guided(prompted: torch.Tensor, empty: torch.Tensor, guidance: float) -> torch.Tensor:
-    """Classifier-free guidance: ``empty + guidance * (prompted - empty)``."""
-    return empty + guidance * (prompted - empty)
-
-
 def mix(logits: torch.Tensor, guidance: float, batch: int = 1) -> torch.Tensor:
     """Logits of the rows :func:`condition` made ``[R * batch, ...]`` -> ``[batch, ...]``: guided
     where there are two sets of rows, as they are where there is one."""
     if len(logits) == batch:
         return logits
-    return guided(logits[:batch], logits[batch:], guidance)
+    prompted, empty = logits[:batch], logits[batch:]
+    return empty + guidance * (prompted - empty)

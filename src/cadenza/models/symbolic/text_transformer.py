@@ -39,15 +39,13 @@ import numpy as np
 from cadenza.data import captions as C
 from cadenza.errors import CadenzaError
 from cadenza.models.base import option, register
-from cadenza.models.prompting import MAX_PROMPT_CHARACTERS, check_prompt, encoder, prompt_vector
+from cadenza.models.prompting import check_prompt, encoder, prompt_vector
 from cadenza.models.symbolic.transformer import Transformer, TransformerConfig, TransformerSampling
 
 if TYPE_CHECKING:
     import torch
 
 PROMPT_FILE = "prompt.safetensors"
-__all__ = ["MAX_PROMPT_CHARACTERS", "TextTransformer", "TextTransformerConfig", "TextTransformerSampling",
-           "captioned_windows", "check_prompt", "encoder", "prompt_vector"]
 
 
 @dataclass

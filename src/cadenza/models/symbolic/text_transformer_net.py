@@ -12,8 +12,6 @@ from cadenza.data import token_windows as W
 from cadenza.nn.prompt import PromptAdapter
 from cadenza.nn.text_encoder import DIM
 
-__all__ = ["CaptionedWindows", "PromptAdapter", "PromptedLM", "collate_captioned"]
-
 
 class PromptedLM(torch.nn.Module):
     """A Hugging Face causal LM with the prompt prefix: ``net(ids, mask, prompt, on) -> (logits [B, T, V],
