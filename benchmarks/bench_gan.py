@@ -1,7 +1,12 @@
 """The conditional GAN measured (issue #16): pitch accuracy of generated notes, Fréchet distances and
 NDB against the real test notes beside the real-vs-real line, diversity (no mode collapse), and
-training minutes, for each shipped GAN that exists (``pretrained/gan-notes``, ``pretrained/gan-drums``;
-``python benchmarks/bench_gan.py RUN`` measures another run).
+training minutes, for each shipped GAN that exists (``pretrained/gan-notes``, ``pretrained/gan-drums``,
+``pretrained/specgan-notes``, ``pretrained/specgan-drums``;
+``python benchmarks/bench_gan.py RUN`` measures another run). The notes GANs are given the pitch as a
+signal too (``pitch_signal``); where the one-hot-only baselines exist
+(``python scripts/train_gan.py notes [--model specgan] --one-hot-only`` writes
+``runs/pretrained-gan-notes-one-hot`` and ``runs/pretrained-specgan-notes-one-hot``) they are measured
+in the same run, and the pitch accuracy is given as a ratio against them.
 
 Generated sets mirror the test split: one sound a test clip, with its class (and instrument), seed
 = its index. Pitch accuracy: CREPE's f0 of each generated note against the pitch it was asked for
@@ -20,12 +25,17 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 TITLE = "GAN: pitch accuracy, Fréchet distances and NDB against real notes, diversity"
-RUNS = {"pretrained/gan-notes": "notes", "pretrained/gan-drums": "drums", "pretrained/specgan-notes": "notes"}
+RUNS = {"pretrained/gan-notes": "notes", "pretrained/gan-drums": "drums", "pretrained/specgan-notes": "notes",
+        "pretrained/specgan-drums": "drums"}
 GRIFFIN_LIM_ITERATIONS = (4, 16, 64)
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = {"pretrained/gan-notes": ROOT / "runs" / "pretrained-gan-notes-one-hot",
+             "pretrained/specgan-notes": ROOT / "runs" / "pretrained-specgan-notes-one-hot"}
 
 
 def _generated(model, test) -> tuple[list, list]:
@@ -80,7 +90,7 @@ def _diversity(clips, classes) -> float:
     return float(np.mean(distances)) if distances else float("nan")
 
 
-def _measure(run: str, data: str) -> tuple[dict, list[str]]:
+def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[str]]:
     import cadenza
     from cadenza.audio.io import Audio
     from cadenza.data.audio_sets import audio_set
@@ -104,7 +114,7 @@ def _measure(run: str, data: str) -> tuple[dict, list[str]]:
            "diversity": _diversity(clips, asked), "real_diversity": _diversity(real, real_classes),
            "seconds": seconds, "minutes": model.metrics_.get("train_seconds", float("nan")) / 60,
            "steps": model.metrics_.get("train_steps")}
-    lines = [f"`{run}` (the checkpoint kept: step {out['steps']}; {out['minutes']:.0f} min of training; "
+    lines = [f"`{name or run}` (the checkpoint kept: step {out['steps']}; {out['minutes']:.0f} min of training; "
              f"{len(clips)} sounds, one a test clip, made in {seconds:.1f} s):", "",
              "| measure | generated | real test vs train |", "|---|---:|---:|",
              f"| Fréchet CREPE | {out['frechet_crepe']:.1f} | {out['real_crepe']:.1f} |",
@@ -127,7 +137,7 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
 
     from cadenza.audio.io import Audio
     from cadenza.data.audio_sets import audio_set
-    from cadenza.evaluate.audio import multiscale_mel_distance
+    from cadenza.evaluate.audio import multiscale_mel_distance, pitch_accuracy
     from cadenza.evaluate.audio_compare import evaluate_audio_set
     from cadenza.models.audio.specgan import Config
     from cadenza.models.audio.specgan_net import Spectrogram
@@ -148,7 +158,8 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
     real = cut(test.audio)
     out, lines = {}, ["", f"Griffin-Lim's floor: the {len(real)} test notes of `{data}` through SpecGAN's image "
                           "and back:", "", "| iterations | Fréchet log-mel | mel distance to the original | "
-                          "seconds a note |", "|---:|---:|---:|---:|"]
+                          "notes within 50 cents of their pitch | seconds a note |", "|---:|---:|---:|---:|---:|"]
+    keys = [int(lab["pitch"]) for lab in test.labels]
     with torch.no_grad():
         image = spectrogram(real)
         for iterations in GRIFFIN_LIM_ITERATIONS:
@@ -159,9 +170,11 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
             clips = [Audio(b[None], c.sample_rate) for b in back]
             frechet = evaluate_audio_set(clips, reference(data, c.samples), label=f"griffin-lim {iterations}")
             mel = float(np.mean([multiscale_mel_distance(b, r.numpy(), c.sample_rate) for b, r in zip(back, real)]))
+            pitch = pitch_accuracy(clips, keys)["accuracy"]
             out[iterations] = {"frechet_logmel": frechet["generated"]["frechet_logmel"], "mel": mel,
-                               "seconds": seconds}
-            lines.append(f"| {iterations} | {out[iterations]['frechet_logmel']:.1f} | {mel:.2f} | {seconds:.4f} |")
+                               "pitch": pitch, "seconds": seconds}
+            lines.append(f"| {iterations} | {out[iterations]['frechet_logmel']:.1f} | {mel:.2f} | {pitch:.0%} | "
+                         f"{seconds:.4f} |")
     return out, lines
 
 
@@ -173,15 +186,24 @@ def run(runs: list[str] | None = None) -> str:
         return "No shipped GAN yet (python scripts/train_gan.py notes); nothing measured."
     head, body = [], []
     for run_dir, data in chosen.items():
+        baseline, against = BASELINES.get(run_dir), None
+        if not runs and baseline is not None and is_run(baseline):
+            against, lines = _measure(str(baseline), data, str(baseline.relative_to(ROOT)))
+            body += ["", "Baseline, one-hot pitch only:", "", *lines]
         out, lines = _measure(run_dir, data)
+        pitch = ""
+        if "pitch" in out:
+            pitch = f", {out['pitch']['accuracy']:.0%} of notes at their pitch"
+            if against is not None:
+                pitch += f" (one-hot only: {against['pitch']['accuracy']:.0%})"
         head.append(f"`{run_dir}`: Fréchet log-mel **{out['frechet_logmel'] / out['real_logmel']:.1f}x** the "
                     f"real-vs-real line, diversity **{out['diversity'] / out['real_diversity']:.2f}x** the real "
-                    "notes'" + (f", {out['pitch']['accuracy']:.0%} of notes at their pitch" if "pitch" in out else ""))
+                    "notes'" + pitch)
         body += ["", *lines]
     if any("specgan" in run_dir for run_dir in chosen):
         floor, lines = griffin_lim_floor()
         head.append(f"Griffin-Lim alone (16 iterations) puts real notes at Fréchet log-mel "
-                    f"{floor[16]['frechet_logmel']:.1f}")
+                    f"{floor[16]['frechet_logmel']:.1f} and {floor[16]['pitch']:.0%} of them at their pitch")
         body += lines
     return "; ".join(head) + "." + "\n" + "\n".join(body)
 

@@ -19,7 +19,8 @@ command line (``python benchmarks/bench_smf.py RUN``).
   the grid's measure) between the GRU's note and the GAN's note for the same parameters, at the
   trained grid points (trained pitches) and at the centres of grid cells (the GAN's latent there
   the bilinear mix of the cell's four corner latents), beside the distance between neighbouring
-  grid sounds of the GAN (the grid's step: the scale of a perceptible move).
+  grid sounds of the GAN (the grid's step: the scale of a perceptible move); and the share of the
+  GRU's and the GAN's notes at those grid points that CREPE hears within 50 cents of their pitch.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def _fidelity(model, cells: int = 8) -> dict | None:
         return model.render_controls(frames).samples[0]
 
     on_grid, between, neighbours = [], [], []
+    heard = {"ours": [], "gan": [], "keys": []}  # the notes at grid points, for their pitch
     for _ in range(cells):
         i, j = rng.integers(0, n - 1, size=2)
         pitch = int(rng.choice(model.pitches_))
@@ -139,11 +141,22 @@ def _fidelity(model, cells: int = 8) -> dict | None:
         x, y = j / (n - 1), i / (n - 1)
         f_ours = features(np.stack([ours(x, y, pitch), ours((j + 0.5) / (n - 1), (i + 0.5) / (n - 1), pitch)])
                           [:, :real.shape[1]])
+        heard["ours"].append(ours(x, y, pitch)[:real.shape[1]])
+        heard["gan"].append(real[0])
+        heard["keys"].append(pitch)
         on_grid.append(np.linalg.norm(f_ours[0] - f_real[0]))
         between.append(np.linalg.norm(f_ours[1] - f_real[3]))
         neighbours += [np.linalg.norm(f_real[0] - f_real[1]), np.linalg.norm(f_real[0] - f_real[2])]
+    from cadenza.audio.io import Audio
+    from cadenza.evaluate.audio import pitch_accuracy
+
+    def at_pitch(sounds):
+        return pitch_accuracy([Audio(np.asarray(a, np.float32)[None], model.sample_rate) for a in sounds],
+                              heard["keys"])["accuracy"]
+
     return {"grid": float(np.mean(on_grid)), "between": float(np.mean(between)),
-            "neighbours": float(np.mean(neighbours)), "cells": cells}
+            "neighbours": float(np.mean(neighbours)), "cells": cells,
+            "pitch_ours": at_pitch(heard["ours"]), "pitch_gan": at_pitch(heard["gan"])}
 
 
 def _measure(run: str) -> str:
@@ -182,7 +195,10 @@ def _measure(run: str) -> str:
         lines += [f"| log-mel distance GRU vs GAN at grid points ({fidelity['cells']} cells) | "
                   f"{fidelity['grid']:.2f} |",
                   f"| log-mel distance GRU vs GAN between grid points | {fidelity['between']:.2f} |",
-                  f"| log-mel distance between neighbouring GAN grid sounds | {fidelity['neighbours']:.2f} |"]
+                  f"| log-mel distance between neighbouring GAN grid sounds | {fidelity['neighbours']:.2f} |",
+                  f"| notes at the {fidelity['cells']} grid points within 50 cents of their pitch: the GRU's / "
+                  "the GAN's | "
+                  f"{fidelity['pitch_ours']:.0%} / {fidelity['pitch_gan']:.0%} |"]
     elif fidelity:
         lines += ["", f"Fidelity not measured: {fidelity['error']}"]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Spectrograms of real test notes beside the shipped GANs' notes at the same key and program
-(``docs/models/gan-notes.png``).
+(``docs/models/gan-notes.png``), with the one-hot-only SpecGAN's above them where
+``runs/pretrained-specgan-notes-one-hot`` holds it.
 
     python scripts/plot_gan_notes.py [--out docs/models/gan-notes.png]
 """
@@ -18,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after the backend is chosen
 
 MODELS = {"gan-notes (WaveGAN)": "pretrained/gan-notes", "specgan-notes (SpecGAN)": "pretrained/specgan-notes"}
+# the first shipped GANs (one-hot pitch only), drawn above where they are kept in runs/
+BASELINES = {"SpecGAN, one-hot pitch only": "runs/pretrained-specgan-notes-one-hot"}
 
 
 def main() -> None:
@@ -28,7 +31,10 @@ def main() -> None:
     test = audio_set("notes", "test", progress=False)
     asked = [(int(lab["pitch"]), int(lab["program"])) for lab in test.labels[: args.notes]]
     rows = {"real test notes": [np.asarray(a[:16384]) for a in test.audio[: args.notes]]}
-    for label, run in MODELS.items():
+    from cadenza.models.base import is_run
+
+    chosen = {**{k: v for k, v in BASELINES.items() if is_run(v)}, **MODELS}
+    for label, run in chosen.items():
         model = cadenza.load(run)
         rows[label] = [model.generate(1, seed=i, pitch=p, instrument=g)[0].samples[0] for i, (p, g) in enumerate(asked)]
     fig, axes = plt.subplots(len(rows), len(asked), figsize=(3 * len(asked), 2.3 * len(rows)), sharey=True,

@@ -11,7 +11,13 @@ import torch
 from cadenza.data.audio_sets import single_notes
 from cadenza.errors import CadenzaError
 from cadenza.models.audio.gan import GAN, slerp
-from cadenza.models.audio.gan_net import Conditioning, Discriminator, Generator, phase_shuffle
+from cadenza.models.audio.gan_net import (
+    Conditioning,
+    Discriminator,
+    Generator,
+    harmonic_excitation,
+    phase_shuffle,
+)
 from cadenza.models.audio.gan_system import GANSystem, frechet
 
 TINY = dict(GAN.tiny_config, label="pitch")
@@ -67,15 +73,15 @@ def test_the_gradient_penalty_is_zero_for_a_unit_gradient_critic():
             super().__init__()
             self.weight = weight
 
-        def forward(self, x):
+        def forward(self, x, signal=None):
             return type("J", (), {"score": x @ self.weight})()
 
     weight = torch.randn(g.samples)
     system.discriminator = Linear(weight / weight.norm())
     real, fake = torch.randn(4, g.samples), torch.randn(4, g.samples)
-    assert system.gradient_penalty(real, fake).item() == pytest.approx(0, abs=1e-6)
+    assert system.gradient_penalty(real, fake, None).item() == pytest.approx(0, abs=1e-6)
     system.discriminator = Linear(2 * weight / weight.norm())
-    assert system.gradient_penalty(real, fake).item() == pytest.approx(1, abs=1e-5)
+    assert system.gradient_penalty(real, fake, None).item() == pytest.approx(1, abs=1e-5)
 
 
 def test_fit_keeps_classes_and_logs_the_quality_measure(model, notes):
@@ -129,6 +135,50 @@ def test_save_then_load_gives_the_same_sounds(model, tmp_path):
 def test_data_without_the_label_is_a_clear_error(notes):
     with pytest.raises(CadenzaError, match="no clip of .* is labelled 'kind'"):
         GAN(**{**TINY, "label": "kind"}).fit(notes["train"])
+
+
+def test_the_harmonic_excitation_sounds_every_harmonic_of_the_key_below_nyquist():
+    rate, samples = 16000, 16000  # 1 s: FFT bin k is k Hz
+    spectrum = np.abs(np.fft.rfft(harmonic_excitation(torch.tensor([69, 57]), samples, rate).numpy(), axis=1))
+    a4 = spectrum[0]
+    assert set(np.flatnonzero(a4 > 0.02 * a4.max())) == set(range(440, 8000, 440))  # 18 harmonics, no more
+    np.testing.assert_allclose(a4[[880, 1320, 7920]] / a4[440], [1 / 2, 1 / 3, 1 / 18], rtol=0.01)  # a sawtooth
+    a3 = spectrum[1]
+    assert set(np.flatnonzero(a3 > 0.02 * a3.max())) == set(range(220, 8000, 220))
+    power = (harmonic_excitation(torch.tensor([36, 84]), samples, rate) ** 2).mean(1)
+    torch.testing.assert_close(power, torch.ones(2), atol=0.01, rtol=0)  # unit power whatever the key
+
+
+def test_match_level_makes_the_untrained_source_as_loud_as_the_data():
+    torch.manual_seed(0)
+    g = Generator(latent=8, width=4, layers=3, conditioning=Conditioning((60, 72)), sample_rate=16000)
+    pitch = torch.tensor([0, 1] * 8)
+    for rms in (0.02, 0.2):
+        g.match_level(torch.randn(16, g.samples) * rms, pitch)
+        made = g(torch.randn(16, 8), pitch).detach()
+        assert float(made.pow(2).mean().sqrt()) == pytest.approx(rms, rel=0.25)
+
+
+@pytest.fixture(scope="module")
+def signalled(notes, one_torch_thread):
+    return GAN(**{**TINY, "pitch_signal": True, "max_steps": 4}).fit(notes["train"], valid=notes["valid"])
+
+
+def test_with_a_pitch_signal_the_critic_hears_it_and_the_model_saves_and_loads(signalled, tmp_path):
+    g = signalled.net_
+    assert g.pitch_signal(torch.tensor([0])).shape == (1, g.samples)
+    cond = g.conditioning
+    critic = Discriminator(4, TINY["layers"], g.samples, cond, shuffle=0, pitch_signal=True)
+    audio = torch.randn(1, g.samples)
+    low, high = g.pitch_signal(torch.tensor([0])), g.pitch_signal(torch.tensor([2]))
+    assert critic(audio, low).score != critic(audio, high).score
+    note = signalled.generate(1, seed=1, pitch=67)[0]
+    assert note.samples.shape == (1, g.samples) and np.abs(note.samples).max() <= 1
+    again = GAN.load(signalled.save(tmp_path / "run"))
+    assert again.config.pitch_signal
+    np.testing.assert_allclose(again.generate(1, seed=1, pitch=67)[0].samples, note.samples, atol=1e-6)
+    with pytest.raises((ValueError, CadenzaError), match="pitch_signal needs label 'pitch'"):
+        GAN(**{**TINY, "label": "kind", "pitch_signal": True})
 
 
 def test_cli_interpolate_walk_and_bad_input(model, tmp_path, capsys):

@@ -11,7 +11,7 @@ import torch
 
 from cadenza.audio.dsp import griffin_lim
 from cadenza.data.audio_sets import single_notes
-from cadenza.models.audio.gan_net import Conditioning
+from cadenza.models.audio.gan_net import Conditioning, harmonic_comb
 from cadenza.models.audio.gan_system import GANSystem
 from cadenza.models.audio.specgan import SpecGAN
 from cadenza.models.audio.specgan_net import SpecDiscriminator, SpecGenerator, Spectrogram
@@ -85,11 +85,12 @@ def test_the_image_networks_shapes_and_the_penalty_on_images():
             super().__init__()
             self.w = w
 
-        def forward(self, x):
+        def forward(self, x, signal=None):
             return type("J", (), {"score": (x * self.w).sum(dim=(1, 2))})()
 
     system.discriminator = Linear(weight / weight.norm())
-    assert system.gradient_penalty(torch.randn(3, 16, 32), torch.randn(3, 16, 32)).item() == pytest.approx(0, abs=1e-6)
+    penalty = system.gradient_penalty(torch.randn(3, 16, 32), torch.randn(3, 16, 32), None)
+    assert penalty.item() == pytest.approx(0, abs=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,30 @@ def test_the_latent_cli_takes_a_specgan_run(model, tmp_path, capsys):
     code, out, err = run_cli(["gan", "interpolate", run, "--out", tmp_path / "i.wav", "--seeds", "1", "2",
                               "--steps", "3", "--pitch", "60"], capsys)
     assert code == 0 and (tmp_path / "i.wav").is_file(), err
+
+
+def test_the_harmonic_comb_marks_each_harmonic_on_the_images_frequency_axis():
+    comb = harmonic_comb(torch.tensor([69, 81]), bins=128, bin_hz=62.5)  # SpecGAN's axis at 16 kHz
+    assert comb.shape == (2, 128) and float(comb.max()) <= 1.0
+    peaks = [j for j in range(1, 127) if comb[0, j] > comb[0, j - 1] and comb[0, j] >= comb[0, j + 1]]
+    assert peaks == [round(h * 440 / 62.5) for h in range(1, 18)]  # 440 Hz and its harmonics
+    assert float(comb[0, 127]) > 0.8  # the 18th, 7,920 Hz, in the last bin; nothing above 8 kHz
+    assert float(comb[0, 3]) < 1e-3 and float(comb[0, 7]) > 0.9
+    assert float(comb[1, 7]) < 1e-3 and float(comb[1, 14]) > 0.9  # an octave up: every other bump
+
+
+def test_a_specgan_with_the_comb_trains_and_its_critic_sees_the_comb(tmp_path, one_torch_thread):
+    import cadenza
+
+    notes = single_notes(programs=(0, 73), pitches=(60, 64, 67), velocities=(100,), seconds=0.2)
+    config = {**TINY, "pitch_signal": True, "hop": 64, "max_steps": 2}  # 125 Hz bins: the harmonics apart
+    model = SpecGAN(**config).fit(notes["train"], valid=notes["valid"])
+    g = model.net_
+    comb = g.pitch_signal(torch.tensor([0, 2]))  # keys 60 and 67
+    assert comb.shape == (2, 64) and not torch.equal(comb[0], comb[1])
+    critic = SpecDiscriminator(4, TINY["layers"], 64, g.conditioning, pitch_signal=True)
+    image = torch.rand(1, 64, g.spectrogram.frames) * 2 - 1
+    assert critic(image, comb[:1]).score != critic(image, comb[1:]).score
+    again = cadenza.load(model.save(tmp_path / "run"))
+    np.testing.assert_allclose(again.generate(1, seed=2, pitch=67)[0].samples,
+                               model.generate(1, seed=2, pitch=67)[0].samples, atol=1e-5)

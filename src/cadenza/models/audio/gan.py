@@ -21,7 +21,12 @@ of 24 rather than 25 in the generator so that each layer exactly quadruples
 the length; the checkpoint kept is the one with the lowest Fréchet distance
 between log-mel statistics of the averaged generator's notes and the held-out
 notes, measured at every validation (WaveGAN's users report quality peaking
-and then collapsing on small data), not the last one.
+and then collapsing on small data), not the last one. With ``pitch_signal``
+(the ``laptop`` and ``gpu`` presets) the pitch also enters as a harmonic
+excitation that the generator shapes with learned filters and smooth gains,
+and that the critic hears beside the sound (a neural source-filter stage, Wang
+et al. 2019; :mod:`cadenza.models.audio.gan_net`): with the one-hot alone,
+WaveGAN made no note at its pitch after 40 CPU minutes on ``notes``.
 
 Data: labelled one-shots (``notes``: ``pitch`` and ``program`` labels;
 ``drums``: the one-shots' ``kind``, kick, snare and so on; drum patterns are
@@ -62,10 +67,15 @@ class Config(TrainingConfig):
     gp_weight: float = option(10.0, "Weight of the gradient penalty (WGAN-GP: 10).", min=0, max=1000)
     class_weight: float = option(1.0, "Weight of the auxiliary classifier's losses (AC-GAN).", min=0, max=1000)
     ema_decay: float = option(0.999, "Decay of the moving average of the generator's weights.", above=0, below=1)
+    pitch_signal: bool = option(False, "Give generator and critic the pitch as a signal too, not only one-hot: "
+                                       "a harmonic excitation shaped by learned filters (gan) or a harmonic comb "
+                                       "over frequency (specgan). Needs label pitch.")
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.pitch_signal and self.label != "pitch":
+            raise ValueError(f"pitch_signal needs label 'pitch' (MIDI keys), got label {self.label!r}")
 
     @property
     def samples(self) -> int:
@@ -91,11 +101,12 @@ class GAN(AudioModel):
     Config = Config
     Sampling = Sampling
     presets = {
-        # notes: 5 programs x 25 keys; ~45 minutes on 2 CPU cores
-        "laptop": dict(batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500, patience=0),
+        # notes: 5 programs x 25 keys, the pitch one-hot and as a signal; ~60 minutes on one CPU core
+        "laptop": dict(batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500, patience=0,
+                       pitch_signal=True),
         "drums": dict(label="kind", batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500,
                       patience=0),
-        "gpu": dict(width=64, batch_size=64, max_steps=200_000, steps_per_epoch=5000, patience=0),
+        "gpu": dict(width=64, batch_size=64, max_steps=200_000, steps_per_epoch=5000, patience=0, pitch_signal=True),
     }
     # the contract's tiny data is one flute clip labelled by program only
     tiny_config = dict(label="program", latent=4, width=2, layers=2, shuffle=1, n_critic=2, batch_size=2,
@@ -135,6 +146,9 @@ class GAN(AudioModel):
 
         examples = self._examples(train)
         self.classes_ = sorted(set(examples["label"]), key=_order)
+        if self.config.pitch_signal and not all(isinstance(v, (int, np.integer)) for v in self.classes_):
+            raise CadenzaError(f"{self.name}: pitch_signal needs MIDI keys as the {self.config.label!r} labels "
+                               f"of {train.name}")
         self.instruments_ = sorted(set(examples["instrument"]), key=_order) if examples["instrument"] else []
         held_out = self._examples(valid) if valid else None
         if held_out is not None:  # classes the model was not trained on cannot be asked for
@@ -146,13 +160,15 @@ class GAN(AudioModel):
         train_set = OneShots(examples, self.classes_, self.instruments_)
         valid_set = OneShots(held_out, self.classes_, self.instruments_) if held_out else None
         self.metrics_["train_one_shots"] = len(train_set)
+        self._train_set = train_set  # for the waveform generator's initial level
         return train_set, valid_set, None
 
     def _generator(self, classes: list, instruments: list):
         from cadenza.models.audio.gan_net import Conditioning, Generator
 
         c = self.config
-        return Generator(c.latent, c.width, c.layers, Conditioning(tuple(classes), tuple(instruments)))
+        return Generator(c.latent, c.width, c.layers, Conditioning(tuple(classes), tuple(instruments)),
+                         c.sample_rate if c.pitch_signal else None)
 
     def _system(self):
         import torch
@@ -163,7 +179,12 @@ class GAN(AudioModel):
         c = self.config
         torch.manual_seed(c.seed)
         generator = self._generator(self.classes_, self.instruments_)
-        discriminator = Discriminator(c.width, c.layers, generator.samples, generator.conditioning, c.shuffle)
+        train = self.__dict__.pop("_train_set")
+        if c.pitch_signal:  # the source stage starts as loud as the training sounds
+            generator.match_level(train.audio[:64], train.pitch[:64],
+                                  train.instrument[:64] if train.instrument is not None else None)
+        discriminator = Discriminator(c.width, c.layers, generator.samples, generator.conditioning, c.shuffle,
+                                      c.pitch_signal)
         return GANSystem(generator, discriminator, c)
 
     def _finish(self, system, result) -> None:

@@ -21,6 +21,16 @@ has, beside its real/fake score, a head that classifies the pitch (and
 instrument) of what it hears, trained on real notes and asked of fakes by the
 generator's loss, so that a conditioned note sounds at its pitch.
 
+With ``pitch_signal`` the pitch also enters as a signal on the sound's own
+axis, to generator and critic alike: here a harmonic excitation (the note's
+harmonics below Nyquist, a band-limited sawtooth) as the source of a neural
+source-filter stage (Wang, Takaki & Yamagishi 2019,
+https://arxiv.org/abs/1810.11946) whose learned filters shape it with gains
+the generator draws over time (:class:`HarmonicSource`), its level set from
+the data before training; in the spectrogram GAN a harmonic comb over
+frequency. With the one-hot pitch alone, a few hundred notes and CPU minutes,
+the GANs did not learn pitch (0-4 % of notes at their pitch; docs/models/gan.md).
+
 Shapes: latents ``[batch, latent]``, labels ``[batch]`` (class indices), audio
 ``[batch, samples]``.
 """
@@ -36,6 +46,57 @@ from torch import nn
 SLOPE = 0.2  # LeakyReLU's in the discriminator (DCGAN, WaveGAN)
 START_FRAMES = 16  # frames after the generator's dense layer
 STRIDE = 4
+SOURCE_FILTERS, SOURCE_TAPS = 8, 63  # the learned filters that shape the harmonic excitation
+COMB_SPREAD = 0.75  # bins: the spread of each harmonic's Gaussian bump in the comb
+
+
+def frequency_of(keys: torch.Tensor) -> torch.Tensor:
+    """MIDI keys -> Hz, on the keys' device."""
+    from cadenza.audio.features import midi_to_hz
+
+    return torch.as_tensor(midi_to_hz(keys.cpu().numpy()), dtype=torch.float32, device=keys.device)
+
+
+def harmonic_excitation(keys: torch.Tensor, samples: int, sample_rate: int) -> torch.Tensor:
+    """A band-limited sawtooth at each key: its harmonics below Nyquist at ``1 / h``, sine phase,
+    scaled to unit power: ``keys [B]`` -> ``[B, samples]``. A deterministic source: the latent
+    decides what is made of it."""
+    f0 = frequency_of(keys)[:, None, None]  # [B, 1, 1]
+    harmonics = torch.arange(1, int(sample_rate / 2 / f0.min()) + 1, device=keys.device)[None, :, None]
+    t = torch.arange(samples, device=keys.device)[None, None] / sample_rate
+    amplitude = (harmonics * f0 < sample_rate / 2).float() / harmonics  # [B, H, 1]
+    waves = torch.sin(2 * torch.pi * harmonics * f0 * t) * amplitude  # [B, H, samples]
+    return waves.sum(1) * torch.sqrt(2 / (amplitude ** 2).sum(1))
+
+
+def harmonic_comb(keys: torch.Tensor, bins: int, bin_hz: float) -> torch.Tensor:
+    """Where each key's harmonics fall on a linear frequency axis (bin ``j`` at ``j * bin_hz``): a
+    Gaussian bump a harmonic, at most 1: ``keys [B]`` -> ``[B, bins]``."""
+    f0 = frequency_of(keys)[:, None]  # [B, 1]
+    harmonics = torch.arange(1, int(bins * bin_hz / f0.min()) + 1, device=keys.device)[None]  # [1, H]
+    centres = harmonics * f0 / bin_hz  # [B, H] in bins
+    j = torch.arange(bins, device=keys.device, dtype=torch.float32)
+    bumps = torch.exp(-0.5 * ((j[None, None] - centres[..., None]) / COMB_SPREAD) ** 2)  # [B, H, bins]
+    return bumps.sum(1).clamp(max=1.0)
+
+
+class HarmonicSource(nn.Module):
+    """A neural source-filter output stage: the generator's last hidden layer ``[B, C, T / 4]`` gives
+    a gain a filter (a 1 x 1 convolution, upsampled linearly: gains change smoothly, as DDSP's
+    amplitudes do), its last layer a residual ``[B, T]``; with the excitation ``[B, T]``:
+    ``tanh(level * (residual(t) + sum_k gain_k(t) * (filter_k * excitation)(t)))``, ``level`` set
+    from the data before training (:meth:`Generator.match_level`)."""
+
+    def __init__(self, channels: int, filters: int = SOURCE_FILTERS, taps: int = SOURCE_TAPS):
+        super().__init__()
+        self.gains = nn.Conv1d(channels, filters, 1)
+        self.filters = nn.Conv1d(1, filters, taps, padding=taps // 2, bias=False)
+        self.level = nn.Parameter(torch.ones(()))
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor, excitation: torch.Tensor) -> torch.Tensor:
+        gains = F.interpolate(self.gains(hidden), size=residual.shape[-1], mode="linear")  # [B, filters, T]
+        shaped = self.filters(excitation[:, None])  # [B, filters, T]
+        return torch.tanh(self.level * (residual + (gains * shaped).sum(1)))
 
 
 def phase_shuffle(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -66,18 +127,25 @@ class Conditioning:
             parts.append(F.one_hot(instrument, len(self.instruments)).float())
         return torch.cat(parts, dim=1)
 
+    def keys(self, pitch: torch.Tensor) -> torch.Tensor:
+        """Class indices ``[B]`` -> the MIDI keys they stand for (a pitch-conditioned GAN's)."""
+        return torch.tensor(self.pitches, dtype=torch.float32, device=pitch.device)[pitch]
+
 
 class Generator(nn.Module):
     """``(z [B, latent], pitch [B], instrument [B] | None)`` -> audio ``[B, 16 * 4^layers]``."""
 
-    def __init__(self, latent: int, width: int, layers: int, conditioning: Conditioning):
+    def __init__(self, latent: int, width: int, layers: int, conditioning: Conditioning,
+                 sample_rate: int | None = None):
         super().__init__()
-        self.latent, self.conditioning = latent, conditioning
+        self.latent, self.conditioning, self.sample_rate = latent, conditioning, sample_rate
         channels = [width * 2 ** (layers - 1 - i) for i in range(layers)] + [1]  # halving, then one
         self.dense = nn.Linear(latent + conditioning.size, START_FRAMES * channels[0])
         self.start_channels = channels[0]
         self.ups = nn.ModuleList(nn.ConvTranspose1d(channels[i], channels[i + 1], 24, stride=STRIDE, padding=10)
                                  for i in range(layers))
+        self.source = HarmonicSource(channels[-2]) if sample_rate else None
+        self._excitations = None  # [classes, samples], computed on first use
 
     @property
     def samples(self) -> int:
@@ -87,6 +155,26 @@ class Generator(nn.Module):
         """Real sounds as the critic sees them (a waveform GAN: as they are)."""
         return audio
 
+    @torch.no_grad()
+    def match_level(self, audio: torch.Tensor, pitch: torch.Tensor, instrument: torch.Tensor | None = None) -> None:
+        """Data-dependent initialisation (Salimans & Kingma 2016): scale the source stage so that the
+        untrained generator's sounds are as loud (RMS) as ``audio`` ``[B, samples]`` of classes ``pitch``.
+        Adam's small steps took the untrained generator's level, several times the notes', down too
+        slowly for a CPU's budget."""
+        self.source.level.fill_(1.0)
+        z = torch.randn(len(audio), self.latent, generator=torch.Generator().manual_seed(0))
+        made = torch.atanh(self(z, pitch, instrument).clamp(-0.999, 0.999))
+        self.source.level.fill_(float(audio.pow(2).mean().sqrt() / made.pow(2).mean().sqrt().clamp_min(1e-8)))
+
+    def pitch_signal(self, pitch: torch.Tensor) -> torch.Tensor | None:
+        """The pitch as a signal beside the sound, for the critic too: the harmonic excitation ``[B, samples]``."""
+        if self.source is None:
+            return None
+        if self._excitations is None or self._excitations.device != pitch.device:  # one a class, made once
+            every = torch.arange(len(self.conditioning.pitches), device=pitch.device)
+            self._excitations = harmonic_excitation(self.conditioning.keys(every), self.samples, self.sample_rate)
+        return self._excitations[pitch]
+
     def to_audio(self, output: torch.Tensor) -> torch.Tensor:
         """The generator's output as sound (a waveform GAN: as it is)."""
         return output
@@ -95,9 +183,12 @@ class Generator(nn.Module):
         x = torch.cat([z, self.conditioning.one_hot(pitch, instrument)], dim=1)  # [B, latent + classes]
         x = F.relu(self.dense(x)).reshape(len(z), self.start_channels, START_FRAMES)  # [B, C, 16]
         for i, up in enumerate(self.ups):
-            x = up(x)  # [B, C / 2, 4 T]
-            x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
-        return x[:, 0]  # [B, samples]
+            hidden, x = x, up(x)  # [B, C / 2, 4 T]
+            if i < len(self.ups) - 1:
+                x = F.relu(x)
+        if self.source is not None:
+            return self.source(hidden, x[:, 0], self.pitch_signal(pitch))  # [B, samples]
+        return torch.tanh(x[:, 0])  # [B, samples]
 
 
 @dataclass
@@ -108,11 +199,13 @@ class Judgement:
 
 
 class Discriminator(nn.Module):
-    """Audio ``[B, samples]`` -> a real/fake score and the logits of its pitch (and instrument)."""
+    """Audio ``[B, samples]`` (and the pitch signal beside it) -> a real/fake score and the logits of
+    its pitch (and instrument)."""
 
-    def __init__(self, width: int, layers: int, samples: int, conditioning: Conditioning, shuffle: int = 2):
+    def __init__(self, width: int, layers: int, samples: int, conditioning: Conditioning, shuffle: int = 2,
+                 pitch_signal: bool = False):
         super().__init__()
-        channels = [1] + [width * 2 ** i for i in range(layers)]  # doubling
+        channels = [2 if pitch_signal else 1] + [width * 2 ** i for i in range(layers)]  # doubling
         self.convs = nn.ModuleList(nn.Conv1d(channels[i], channels[i + 1], 25, stride=STRIDE, padding=11)
                                    for i in range(layers))
         self.shuffle = shuffle
@@ -121,8 +214,8 @@ class Discriminator(nn.Module):
         self.pitch = nn.Linear(features, len(conditioning.pitches))
         self.instrument = nn.Linear(features, len(conditioning.instruments)) if conditioning.instruments else None
 
-    def forward(self, audio: torch.Tensor) -> Judgement:
-        x = audio[:, None]  # [B, 1, T]
+    def forward(self, audio: torch.Tensor, signal: torch.Tensor | None = None) -> Judgement:
+        x = audio[:, None] if signal is None else torch.stack([audio, signal], dim=1)  # [B, 1 or 2, T]
         for i, conv in enumerate(self.convs):
             x = F.leaky_relu(conv(x), SLOPE)  # [B, C, T / 4]
             if i < len(self.convs) - 1:

@@ -82,10 +82,10 @@ class GANSystem(System):
             loss = loss + F.cross_entropy(judgement.instrument_logits, instrument)
         return loss
 
-    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, signal) -> torch.Tensor:
         mix = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
         points = (mix * real + (1 - mix) * fake).requires_grad_(True)  # [B, T] or [B, F, T]
-        score = self.discriminator(points).score
+        score = self.discriminator(points, signal).score
         (grad,) = torch.autograd.grad(score.sum(), points, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
@@ -96,11 +96,12 @@ class GANSystem(System):
         pitch, instrument = batch["pitch"], batch.get("instrument")
         z = torch.randn(len(real), c.latent, device=real.device)
         fake = self.model(z, pitch, instrument)
+        signal = self.model.pitch_signal(pitch)  # the pitch beside the sound (pitch_signal), or None
 
-        real_j, fake_j = self.discriminator(real), self.discriminator(fake.detach())
+        real_j, fake_j = self.discriminator(real, signal), self.discriminator(fake.detach(), signal)
         if c.loss == "wgan-gp":
             critic = fake_j.score.mean() - real_j.score.mean()
-            critic = critic + c.gp_weight * self.gradient_penalty(real, fake.detach())
+            critic = critic + c.gp_weight * self.gradient_penalty(real, fake.detach(), signal)
         else:
             critic = F.relu(1 - real_j.score).mean() + F.relu(1 + fake_j.score).mean()
         real_class = self.class_loss(real_j, pitch, instrument)
@@ -109,7 +110,7 @@ class GANSystem(System):
         self.log("train_class_real", real_class, on_step=True, on_epoch=True)
 
         if self.step_count % self.n_critic == 0:
-            judged = self.discriminator(fake)
+            judged = self.discriminator(fake, signal)
             adversarial = -judged.score.mean()
             fake_class = self.class_loss(judged, pitch, instrument)
             loss = adversarial + c.class_weight * fake_class
@@ -129,7 +130,8 @@ class GANSystem(System):
             self._valid_real.append(logmel_features(batch["audio"], rate).cpu())
             self._valid_fake.append(logmel_features(self.model.to_audio(fake), rate).cpu())
             # the pitch the critic hears in the averaged generator's notes: a second quality signal
-            accuracy = (self.discriminator(fake).pitch_logits.argmax(1) == batch["pitch"]).float().mean()
+            judged = self.discriminator(fake, self.model.pitch_signal(batch["pitch"]))
+            accuracy = (judged.pitch_logits.argmax(1) == batch["pitch"]).float().mean()
             self.log("valid_pitch_accuracy", accuracy, on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:

@@ -127,7 +127,7 @@ class SMF(AudioModel, Streaming):
     Config = Config
     Sampling = Sampling
     presets = {
-        # from pretrained/specgan-notes: 2,250 steps in 15 minutes on one shared core
+        # from pretrained/specgan-notes: 2,500 steps in 8 minutes on one shared core
         "laptop": dict(batch_size=8, learning_rate=3e-3, max_steps=2500, steps_per_epoch=250, patience=4),
         "gpu": dict(grid=12, hidden=256, gru=512, mlp_layers=2, n_harmonics=60, n_noise_bands=65, sequences=1024,
                     batch_size=32, learning_rate=1e-3, max_steps=30_000, steps_per_epoch=1000),
