@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--one-hot-only", action="store_true",
                         help="notes: the pitch one-hot only, without the harmonic signal (the first GANs)")
     parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")
+    parser.add_argument("--diversity", type=float, default=None,
+                        help="weight of the mode-seeking term (MSGAN) against collapse (default: the preset's, 0)")
     parser.add_argument("--no-ship", action="store_true", help="train into runs/ only; leave the package alone")
     parser.add_argument("--max-steps", type=int, default=None, help="override the preset's step budget (batches)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -55,6 +57,8 @@ def main() -> None:
         config, suffix = {**config, "loss": args.loss}, f"-{args.loss}"
     if args.one_hot_only:
         config, suffix = {**config, "pitch_signal": False}, suffix + "-one-hot"
+    if args.diversity is not None:
+        config, suffix = {**config, "diversity_weight": args.diversity}, suffix + "-diverse"
     if args.max_steps:
         config = {**config, "max_steps": args.max_steps}
     work = ROOT / "runs" / f"pretrained-{args.model}-{args.data}{suffix}"

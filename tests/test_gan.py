@@ -149,6 +149,21 @@ def test_the_harmonic_excitation_sounds_every_harmonic_of_the_key_below_nyquist(
     torch.testing.assert_close(power, torch.ones(2), atol=0.01, rtol=0)  # unit power whatever the key
 
 
+def test_the_mode_seeking_term_is_largest_for_a_generator_that_ignores_its_latent():
+    config = GAN(**{**TINY, "diversity_weight": 1.0}).config
+    cond = Conditioning((60, 72))
+    torch.manual_seed(0)
+    g = Generator(config.latent, config.width, config.layers, cond)
+    system = GANSystem(g, Discriminator(config.width, config.layers, g.samples, cond, shuffle=0), config)
+    z, pitch = torch.randn(6, config.latent), torch.tensor([0, 1] * 3)
+    using = system.mode_seeking(z, g(z, pitch), pitch, None)
+    with torch.no_grad():
+        g.dense.weight[:, : config.latent] = 0  # the latent no longer reaches the sound
+    ignoring = system.mode_seeking(z, g(z, pitch), pitch, None)
+    using, ignoring = float(using.detach()), float(ignoring.detach())
+    assert ignoring == pytest.approx(1e5, rel=1e-3) and using < ignoring / 100
+
+
 def test_match_level_makes_the_untrained_source_as_loud_as_the_data():
     torch.manual_seed(0)
     g = Generator(latent=8, width=4, layers=3, conditioning=Conditioning((60, 72)), sample_rate=16000)
@@ -161,7 +176,8 @@ def test_match_level_makes_the_untrained_source_as_loud_as_the_data():
 
 @pytest.fixture(scope="module")
 def signalled(notes, one_torch_thread):
-    return GAN(**{**TINY, "pitch_signal": True, "max_steps": 4}).fit(notes["train"], valid=notes["valid"])
+    return GAN(**{**TINY, "pitch_signal": True, "diversity_weight": 0.1, "max_steps": 4}).fit(notes["train"],
+                                                                                  valid=notes["valid"])
 
 
 def test_with_a_pitch_signal_the_critic_hears_it_and_the_model_saves_and_loads(signalled, tmp_path):

@@ -67,6 +67,9 @@ class Config(TrainingConfig):
     gp_weight: float = option(10.0, "Weight of the gradient penalty (WGAN-GP: 10).", min=0, max=1000)
     class_weight: float = option(1.0, "Weight of the auxiliary classifier's losses (AC-GAN).", min=0, max=1000)
     ema_decay: float = option(0.999, "Decay of the moving average of the generator's weights.", above=0, below=1)
+    diversity_weight: float = option(0.0, "Weight of the mode-seeking term (MSGAN, Mao et al. 2019): the generator is "
+                                          "asked that two latents of one class give sounds whose log-mel statistics "
+                                          "differ (0: off).", min=0, max=1000)
     pitch_signal: bool = option(False, "Give generator and critic the pitch as a signal too, not only one-hot: "
                                        "a harmonic excitation shaped by learned filters (gan) or a harmonic comb "
                                        "over frequency (specgan). Needs label pitch.")

@@ -114,9 +114,22 @@ class GANSystem(System):
             adversarial = -judged.score.mean()
             fake_class = self.class_loss(judged, pitch, instrument)
             loss = adversarial + c.class_weight * fake_class
+            if c.diversity_weight:
+                loss = loss + c.diversity_weight * self.mode_seeking(z, fake, pitch, instrument)
             self.step(generator_opt, loss)
             self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
             self.log("train_class_fake", fake_class, on_step=True, on_epoch=True)
+
+    def mode_seeking(self, z, fake, pitch, instrument) -> torch.Tensor:
+        """MSGAN's term (Mao et al. 2019, https://arxiv.org/abs/1903.05628): the inverse of how far apart
+        the sounds of two latents of the same class are (log-mel statistics, so that a phase shift is
+        not a new sound) per unit of latent distance; small when the generator uses its latent."""
+        other = torch.randn_like(z)
+        rate = self.config.sample_rate
+        apart = (logmel_features(self.model.to_audio(fake), rate)
+                 - logmel_features(self.model.to_audio(self.model(other, pitch, instrument)), rate)).abs().mean(1)
+        ratio = apart / (z - other).abs().mean(1)
+        return 1 / (ratio.mean() + 1e-5)
 
     def on_validation_epoch_start(self) -> None:
         self._valid_real, self._valid_fake = [], []
