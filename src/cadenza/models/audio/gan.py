@@ -27,6 +27,9 @@ excitation that the generator shapes with learned filters and smooth gains,
 and that the critic hears beside the sound (a neural source-filter stage, Wang
 et al. 2019; :mod:`cadenza.models.audio.gan_net`): with the one-hot alone,
 WaveGAN made no note at its pitch after 40 CPU minutes on ``notes``.
+``diversity_weight`` adds MSGAN's mode-seeking term (Mao et al. 2019,
+https://arxiv.org/abs/1903.05628) against collapse, measured on log-mel
+statistics rather than pixels (:mod:`cadenza.models.audio.gan_system`).
 
 Data: labelled one-shots (``notes``: ``pitch`` and ``program`` labels;
 ``drums``: the one-shots' ``kind``, kick, snare and so on; drum patterns are
