@@ -161,8 +161,9 @@ class GAN(AudioModel):
             known = [i for i, (lab, ins) in enumerate(zip(held_out["label"], held_out["instrument"]
                                                           or [None] * len(held_out["label"])))
                      if lab in self.classes_ and (ins is None or ins in self.instruments_)]
+            # the Fréchet measure needs two held-out sounds at least: with fewer, train without validation
             held_out = {k: ([v[i] for i in known] if isinstance(v, list) else v[known]) if v is not None else None
-                        for k, v in held_out.items()} if known else None
+                        for k, v in held_out.items()} if len(known) >= 2 else None
         train_set = OneShots(examples, self.classes_, self.instruments_)
         valid_set = OneShots(held_out, self.classes_, self.instruments_) if held_out else None
         self.metrics_["train_one_shots"] = len(train_set)
