@@ -61,12 +61,15 @@ def harmonic_excitation(keys: torch.Tensor, samples: int, sample_rate: int) -> t
     """A band-limited sawtooth at each key: its harmonics below Nyquist at ``1 / h``, sine phase,
     scaled to unit power: ``keys [B]`` -> ``[B, samples]``. A deterministic source: the latent
     decides what is made of it."""
-    f0 = frequency_of(keys)[:, None, None]  # [B, 1, 1]
-    harmonics = torch.arange(1, int(sample_rate / 2 / f0.min()) + 1, device=keys.device)[None, :, None]
-    t = torch.arange(samples, device=keys.device)[None, None] / sample_rate
-    amplitude = (harmonics * f0 < sample_rate / 2).float() / harmonics  # [B, H, 1]
-    waves = torch.sin(2 * torch.pi * harmonics * f0 * t) * amplitude  # [B, H, samples]
-    return waves.sum(1) * torch.sqrt(2 / (amplitude ** 2).sum(1))
+    f0 = frequency_of(keys)[:, None]  # [B, 1]
+    t = torch.arange(samples, device=keys.device)[None] / sample_rate  # [1, samples]
+    wave, power = torch.zeros(len(keys), samples, device=keys.device), torch.zeros_like(f0)
+    # one harmonic at a time: a low key has ~120 below Nyquist, and all at once would hold [B, H, samples]
+    for h in range(1, int(sample_rate / 2 / float(f0.min())) + 1):
+        amplitude = (h * f0 < sample_rate / 2).float() / h  # [B, 1]
+        wave += torch.sin(2 * torch.pi * h * f0 * t) * amplitude
+        power += amplitude ** 2
+    return wave * torch.sqrt(2 / power)
 
 
 def harmonic_comb(keys: torch.Tensor, bins: int, bin_hz: float) -> torch.Tensor:
