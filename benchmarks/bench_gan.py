@@ -14,6 +14,9 @@ Generated sets mirror the test split: one sound a test clip, with its class (and
 :func:`cadenza.evaluate.audio_compare.evaluate_audio_set` against the set's train split, with its
 test split as the real-vs-real line, all cut to the generator's length. Diversity: the mean pairwise
 distance between the log-mel statistics of the sounds of one class, generated against real.
+Conditioning: the share of generated sounds whose nearest training sound (the same log-mel
+statistics) is of the kind, or for notes the instrument, asked for, beside the real test clips' share
+(a GAN that ignores its class scores near chance, 1 / classes).
 
 The spectrogram GAN hears its spectrograms through Griffin-Lim, so the floor under its numbers is
 what Griffin-Lim does to real notes: the test notes round-tripped through SpecGAN's image (per-bin
@@ -39,9 +42,9 @@ BASELINES = {"pretrained/gan-notes": ROOT / "runs" / "pretrained-gan-notes-one-h
 
 
 def _generated(model, test) -> tuple[list, list]:
-    """One sound a test clip the model knows the class of: (clips, classes asked for)."""
+    """One sound a test clip the model knows the class of: (clips, classes and instruments asked for)."""
     c = model.config
-    clips, asked = [], []
+    clips, asked, instruments = [], [], []
     for i, labels in enumerate(test.labels):
         value = labels.get(c.label)
         if value is None or str(value) not in {str(v) for v in model.classes_}:
@@ -53,7 +56,8 @@ def _generated(model, test) -> tuple[list, list]:
             options["instrument"] = int(labels[c.instrument_label])
         clips.append(model.generate(1, seed=i, **options)[0])
         asked.append(value)
-    return clips, asked
+        instruments.append(options.get("instrument"))
+    return clips, asked, instruments
 
 
 _REFERENCES: dict = {}
@@ -90,6 +94,31 @@ def _diversity(clips, classes) -> float:
     return float(np.mean(distances)) if distances else float("nan")
 
 
+def _features(clips) -> np.ndarray:
+    from cadenza.evaluate.audio_compare import logmel_statistics
+
+    return np.stack([logmel_statistics(c).mean(0) for c in clips])  # [clips, 2 * bands]
+
+
+_TRAIN_FEATURES: dict = {}
+
+
+def _nearest_share(clips, wanted: list, data: str, samples: int, key: str) -> float:
+    """The share of ``clips`` whose nearest training clip (log-mel statistics, cut to ``samples``) has
+    ``key`` equal to what ``wanted`` says."""
+    from cadenza.audio.io import Audio
+    from cadenza.data.audio_sets import audio_set
+
+    if (data, samples, key) not in _TRAIN_FEATURES:
+        train = audio_set(data, "train", progress=False)
+        keep = [i for i, lab in enumerate(train.labels) if lab.get(key) not in (None, "pattern")]
+        cut = [Audio(np.asarray(train.audio[i], np.float32)[None, :samples], train.sample_rate) for i in keep]
+        _TRAIN_FEATURES[data, samples, key] = _features(cut), [str(train.labels[i][key]) for i in keep]
+    train_features, train_values = _TRAIN_FEATURES[data, samples, key]
+    nearest = np.linalg.norm(_features(clips)[:, None] - train_features[None], axis=-1).argmin(1)
+    return float(np.mean([train_values[j] == str(w) for j, w in zip(nearest, wanted)]))
+
+
 def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[str]]:
     import cadenza
     from cadenza.audio.io import Audio
@@ -100,18 +129,25 @@ def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[s
     model = cadenza.load(run)
     test = audio_set(data, "test", progress=False)
     started = time.perf_counter()
-    clips, asked = _generated(model, test)
+    clips, asked, instruments = _generated(model, test)
     seconds = time.perf_counter() - started
-    real = [Audio(c.samples[:, : model.config.samples], c.sample_rate) for c, lab in zip(clips_of(test), test.labels)
-            if lab.get(model.config.label) not in (None, "pattern")]
-    real_classes = [lab[model.config.label] for lab in test.labels if lab.get(model.config.label) not in
-                    (None, "pattern")]
-    result = evaluate_audio_set(clips, reference(data, model.config.samples), label=run)
+    c = model.config
+    known = [i for i, lab in enumerate(test.labels) if lab.get(c.label) not in (None, "pattern")]
+    every = clips_of(test)
+    real = [Audio(every[i].samples[:, : c.samples], every[i].sample_rate) for i in known]
+    real_classes = [test.labels[i][c.label] for i in known]
+    # the conditioning heard: drums by their kind, notes by their instrument (their pitch is measured by CREPE)
+    key, wanted = (c.instrument_label, instruments) if c.instrument_label else (c.label, asked)
+    real_wanted = [test.labels[i].get(key) for i in known]
+    result = evaluate_audio_set(clips, reference(data, c.samples), label=run)
     generated, line = result["generated"], result["real_vs_real"]
     out = {"clips": len(clips), "frechet_crepe": generated["frechet_crepe"], "real_crepe": line["frechet_crepe"],
            "frechet_logmel": generated["frechet_logmel"], "real_logmel": line["frechet_logmel"],
            "ndb": generated["ndb_over_k"], "real_ndb": line["ndb_over_k"],
            "diversity": _diversity(clips, asked), "real_diversity": _diversity(real, real_classes),
+           "conditioning": _nearest_share(clips, wanted, data, c.samples, key),
+           "real_conditioning": _nearest_share(real, real_wanted, data, c.samples, key),
+           "key": key, "chance": 1 / len(model.instruments_ if c.instrument_label else model.classes_),
            "seconds": seconds, "minutes": model.metrics_.get("train_seconds", float("nan")) / 60,
            "steps": model.metrics_.get("train_steps")}
     lines = [f"`{name or run}` (the checkpoint kept: step {out['steps']}; {out['minutes']:.0f} min of training; "
@@ -121,7 +157,9 @@ def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[s
              f"| Fréchet log-mel | {out['frechet_logmel']:.1f} | {out['real_logmel']:.1f} |",
              f"| NDB/K | {out['ndb']:.3f} | {out['real_ndb']:.3f} |",
              f"| diversity within a class (log-mel distance) | {out['diversity']:.2f} | "
-             f"{out['real_diversity']:.2f} |"]
+             f"{out['real_diversity']:.2f} |",
+             f"| nearest training sound of the {key} asked for (chance {out['chance']:.0%}) | "
+             f"{out['conditioning']:.0%} | {out['real_conditioning']:.0%} |"]
     if model.config.label == "pitch":
         pitch = pitch_accuracy(clips, [int(a) for a in asked])
         out["pitch"] = pitch
@@ -198,7 +236,8 @@ def run(runs: list[str] | None = None) -> str:
                 pitch += f" (one-hot only: {against['pitch']['accuracy']:.0%})"
         head.append(f"`{run_dir}`: Fréchet log-mel **{out['frechet_logmel'] / out['real_logmel']:.1f}x** the "
                     f"real-vs-real line, diversity **{out['diversity'] / out['real_diversity']:.2f}x** the real "
-                    "notes'" + pitch)
+                    f"notes', {out['conditioning']:.0%} nearest a training sound of the "
+                    f"{out['key']} asked for (real: {out['real_conditioning']:.0%})" + pitch)
         body += ["", *lines]
     if any("specgan" in run_dir for run_dir in chosen):
         floor, lines = griffin_lim_floor()

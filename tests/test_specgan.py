@@ -65,6 +65,18 @@ def test_the_spectrogram_image_is_normalised_per_bin_clipped_and_inverts():
     assert error < 0.3
 
 
+def test_digital_silence_does_not_set_the_images_scale():
+    """One-shots end in exact zeros: the statistics are those of the sounding bins, and silence clips."""
+    spec, padded = Spectrogram(hop=64, frames=128), Spectrogram(hop=64, frames=128)
+    torch.manual_seed(0)
+    audio = torch.cat([_chord() * g for g in (0.3, 1.0)]) + 1e-3 * torch.randn(2, 8192)
+    spec.fit(audio)
+    padded.fit(torch.cat([audio, torch.zeros(2, 8192)]))  # as many silent sounds as sounding ones
+    torch.testing.assert_close(padded.mean, spec.mean, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(padded.std, spec.std, atol=1e-3, rtol=1e-3)
+    assert bool((padded(torch.zeros(1, 8192)) == -1).all())
+
+
 def test_the_image_networks_shapes_and_the_penalty_on_images():
     cond = Conditioning((60, 62), (0, 40))
     g = SpecGenerator(latent=8, width=4, layers=3, hop=16, conditioning=cond)

@@ -110,8 +110,10 @@ class GAN(AudioModel):
         # notes: 5 programs x 25 keys, the pitch one-hot and as a signal; ~60 minutes on one CPU core
         "laptop": dict(batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500, patience=0,
                        pitch_signal=True),
+        # drums: 7 kinds from ~150 one-shots. The classifier's weight is GANSynth's 10 (its released configs):
+        # at 1 the adversarial term (~20-40) drowned it and every kind came out the same sound
         "drums": dict(label="kind", batch_size=16, learning_rate=1e-4, max_steps=6000, steps_per_epoch=500,
-                      patience=0),
+                      patience=0, class_weight=10.0),
         "gpu": dict(width=64, batch_size=64, max_steps=200_000, steps_per_epoch=5000, patience=0, pitch_signal=True),
     }
     # the contract's tiny data is one flute clip labelled by program only

@@ -6,7 +6,9 @@ https://arxiv.org/abs/1802.04208): the STFT of a 16 kHz sound with 16 ms
 windows and 8 ms hops (``n_fft`` 256, ``hop`` 128) without its Nyquist bin is
 a 128 x 128 image; its log magnitude is normalised bin by bin to zero mean and
 unit spread over the training set, clipped at 3 spreads and scaled to
-[-1, 1]. DCGAN (5 x 5 kernels, stride 2) generates and judges that image;
+[-1, 1]. Changed: the statistics count only the bins within 100 dB of the
+loudest, so that the digital silence after a drum hit (half of the drum
+images) does not set the scale; it lands on the clip. DCGAN (5 x 5 kernels, stride 2) generates and judges that image;
 16 iterations of Griffin-Lim turn a generated magnitude back into a waveform.
 The conditioning (one-hot pitch and instrument in, class heads out) is
 :mod:`cadenza.models.audio.gan_net`'s. With ``pitch_signal`` the pitch's
@@ -25,6 +27,8 @@ audio ``[batch, frames * hop]``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +39,9 @@ from cadenza.models.audio.gan_net import SLOPE, Conditioning, Judgement, harmoni
 START_FRAMES = 4
 CLIP = 3.0  # spreads: SpecGAN clips the normalised log magnitude here and scales it to [-1, 1]
 FLOOR = 1e-6  # added to magnitudes before the log
+# fit's statistics count only bins within this many dB of the loudest: half a drum one-shot's image is digital
+# silence (at FLOOR, -120 dB), which stretched each bin's spread to ~42 dB (one unit of the image ~125 dB)
+RANGE_DB = 100.0
 
 
 class Spectrogram(nn.Module):
@@ -59,10 +66,16 @@ class Spectrogram(nn.Module):
         return torch.log(spec.abs()[:, : self.hop, : self.frames] + FLOOR)
 
     def fit(self, audio: torch.Tensor) -> None:
-        """Set the per-bin statistics from training sounds ``[N, samples]``."""
+        """Set the per-bin statistics from training sounds ``[N, samples]``, over the bins that sound
+        (within ``RANGE_DB`` of the loudest); silence below that is clipped to the image's floor."""
         log = self.log_magnitude(audio)  # [N, bins, frames]
-        self.mean.copy_(log.mean(dim=(0, 2)))
-        self.std.copy_(log.std(dim=(0, 2)).clamp_min(1e-3))
+        sounding = (log > log.max() - RANGE_DB / 20 * math.log(10)).to(log.dtype)
+        count = sounding.sum(dim=(0, 2))  # [bins]
+        mean = (log * sounding).sum(dim=(0, 2)) / count.clamp_min(1)
+        std = (((log - mean[:, None]) ** 2 * sounding).sum(dim=(0, 2)) / (count - 1).clamp_min(1)).sqrt()
+        quiet = count < 2  # a bin that (almost) never sounds keeps the plain statistics
+        self.mean.copy_(torch.where(quiet, log.mean(dim=(0, 2)), mean))
+        self.std.copy_(torch.where(quiet, log.std(dim=(0, 2)), std).clamp_min(1e-3))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio -> the image in [-1, 1] that the critic judges."""
