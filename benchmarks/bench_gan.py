@@ -216,10 +216,17 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
     return out, lines
 
 
+def _trained_on(run: str) -> str:
+    """The audio set a run was trained on (notes or drums), from its record."""
+    import cadenza
+
+    return cadenza.load(run).data_spec_.get("audio_set", "notes")
+
+
 def run(runs: list[str] | None = None) -> str:
     from cadenza.models.base import is_run
 
-    chosen = {r: RUNS.get(r, "notes") for r in runs} if runs else {r: d for r, d in RUNS.items() if is_run(r)}
+    chosen = {r: RUNS.get(r) or _trained_on(r) for r in runs} if runs else {r: d for r, d in RUNS.items() if is_run(r)}
     if not chosen:
         return "No shipped GAN yet (python scripts/train_gan.py notes); nothing measured."
     head, body = [], []
