@@ -243,7 +243,7 @@ def run(runs: list[str] | None = None) -> str:
                 pitch += f" (one-hot only: {against['pitch']['accuracy']:.0%})"
         head.append(f"`{run_dir}`: Fréchet log-mel **{out['frechet_logmel'] / out['real_logmel']:.1f}x** the "
                     f"real-vs-real line, diversity **{out['diversity'] / out['real_diversity']:.2f}x** the real "
-                    f"notes', {out['conditioning']:.0%} nearest a training sound of the "
+                    f"sounds', {out['conditioning']:.0%} nearest a training sound of the "
                     f"{out['key']} asked for (real: {out['real_conditioning']:.0%})" + pitch)
         body += ["", *lines]
     if any("specgan" in run_dir for run_dir in chosen):

@@ -172,11 +172,12 @@ def test_the_mode_seeking_term_is_largest_for_a_generator_that_ignores_its_laten
     assert ignoring == pytest.approx(1e5, rel=1e-3) and using < ignoring / 100
 
 
-def test_match_level_makes_the_untrained_source_as_loud_as_the_data():
+@pytest.mark.parametrize("sample_rate", [16000, None], ids=["harmonic source", "plain WaveGAN"])
+def test_match_level_makes_the_untrained_generator_as_loud_as_the_data(sample_rate):
     torch.manual_seed(0)
-    g = Generator(latent=8, width=4, layers=3, conditioning=Conditioning((60, 72)), sample_rate=16000)
+    g = Generator(latent=8, width=4, layers=3, conditioning=Conditioning((60, 72)), sample_rate=sample_rate)
     pitch = torch.tensor([0, 1] * 8)
-    for rms in (0.02, 0.2):
+    for rms in (0.02, 0.2, 0.01):  # down, up and down again: each match starts from where the last left it
         g.match_level(torch.randn(16, g.samples) * rms, pitch)
         made = g(torch.randn(16, 8), pitch).detach()
         assert float(made.pow(2).mean().sqrt()) == pytest.approx(rms, rel=0.25)

@@ -30,6 +30,10 @@ WaveGAN made no note at its pitch after 40 CPU minutes on ``notes``.
 ``diversity_weight`` adds MSGAN's mode-seeking term (Mao et al. 2019,
 https://arxiv.org/abs/1903.05628) against collapse, measured on log-mel
 statistics rather than pixels (:mod:`cadenza.models.audio.gan_system`).
+Before training, the generator's last stage is scaled so that its first sounds
+are as loud as the training sounds (a data-dependent initialisation, Salimans
+& Kingma 2016): untrained, it played 2-10x too loud, and Adam's small steps
+took that down too slowly for a CPU's budget.
 
 Data: labelled one-shots (``notes``: ``pitch`` and ``program`` labels;
 ``drums``: the one-shots' ``kind``, kick, snare and so on; drum patterns are
@@ -189,9 +193,9 @@ class GAN(AudioModel):
         torch.manual_seed(c.seed)
         generator = self._generator(self.classes_, self.instruments_)
         train = self.__dict__.pop("_train_set")
-        if c.pitch_signal:  # the source stage starts as loud as the training sounds
-            generator.match_level(train.audio[:64], train.pitch[:64],
-                                  train.instrument[:64] if train.instrument is not None else None)
+        # the generator starts as loud as the training sounds
+        generator.match_level(train.audio[:64], train.pitch[:64],
+                              train.instrument[:64] if train.instrument is not None else None)
         discriminator = Discriminator(c.width, c.layers, generator.samples, generator.conditioning, c.shuffle,
                                       c.pitch_signal)
         return GANSystem(generator, discriminator, c)

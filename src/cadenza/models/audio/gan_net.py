@@ -160,14 +160,20 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def match_level(self, audio: torch.Tensor, pitch: torch.Tensor, instrument: torch.Tensor | None = None) -> None:
-        """Data-dependent initialisation (Salimans & Kingma 2016): scale the source stage so that the
-        untrained generator's sounds are as loud (RMS) as ``audio`` ``[B, samples]`` of classes ``pitch``.
-        Adam's small steps took the untrained generator's level, several times the notes', down too
-        slowly for a CPU's budget."""
-        self.source.level.fill_(1.0)
+        """Data-dependent initialisation (Salimans & Kingma 2016): scale the last stage (the source's
+        level, or the last layer's weights) so that the untrained generator's sounds are as loud (RMS)
+        as ``audio`` ``[B, samples]`` of classes ``pitch``. Adam's small steps took the untrained
+        generator's level, several times the notes', down too slowly for a CPU's budget."""
+        if self.source is not None:
+            self.source.level.fill_(1.0)
         z = torch.randn(len(audio), self.latent, generator=torch.Generator().manual_seed(0))
-        made = torch.atanh(self(z, pitch, instrument).clamp(-0.999, 0.999))
-        self.source.level.fill_(float(audio.pow(2).mean().sqrt() / made.pow(2).mean().sqrt().clamp_min(1e-8)))
+        made = torch.atanh(self(z, pitch, instrument).clamp(-0.999, 0.999))  # before the tanh
+        scale = float(audio.pow(2).mean().sqrt() / made.pow(2).mean().sqrt().clamp_min(1e-8))
+        if self.source is not None:
+            self.source.level.fill_(scale)
+        else:  # the last layer is linear before the tanh: scaling it scales what comes out
+            self.ups[-1].weight.mul_(scale)
+            self.ups[-1].bias.mul_(scale)
 
     def pitch_signal(self, pitch: torch.Tensor) -> torch.Tensor | None:
         """The pitch as a signal beside the sound, for the critic too: the harmonic excitation ``[B, samples]``."""
