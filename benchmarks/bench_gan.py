@@ -80,11 +80,15 @@ def reference(data: str, samples: int):
     return _REFERENCES[data, samples]
 
 
-def _diversity(clips, classes) -> float:
-    """Mean pairwise distance of log-mel statistics between sounds of the same class, over classes."""
+def _features(clips) -> np.ndarray:
+    """Each clip's log-mel statistics (mean and spread of each band over time): ``[clips, 2 * bands]``."""
     from cadenza.evaluate.audio_compare import logmel_statistics
 
-    features = np.stack([logmel_statistics(c).mean(0) for c in clips])  # [clips, 2 * bands]
+    return np.stack([logmel_statistics(c).mean(0) for c in clips])
+
+
+def _diversity(features: np.ndarray, classes) -> float:
+    """Mean pairwise distance of log-mel statistics between sounds of the same class, over classes."""
     distances = []
     for value in set(map(str, classes)):
         rows = features[[i for i, c in enumerate(classes) if str(c) == value]]
@@ -94,17 +98,11 @@ def _diversity(clips, classes) -> float:
     return float(np.mean(distances)) if distances else float("nan")
 
 
-def _features(clips) -> np.ndarray:
-    from cadenza.evaluate.audio_compare import logmel_statistics
-
-    return np.stack([logmel_statistics(c).mean(0) for c in clips])  # [clips, 2 * bands]
-
-
 _TRAIN_FEATURES: dict = {}
 
 
-def _nearest_share(clips, wanted: list, data: str, samples: int, key: str) -> float:
-    """The share of ``clips`` whose nearest training clip (log-mel statistics, cut to ``samples``) has
+def _nearest_share(features: np.ndarray, wanted: list, data: str, samples: int, key: str) -> float:
+    """The share of clips (their :func:`_features`) whose nearest training clip (cut to ``samples``) has
     ``key`` equal to what ``wanted`` says."""
     from cadenza.audio.io import Audio
     from cadenza.data.audio_sets import audio_set
@@ -115,11 +113,12 @@ def _nearest_share(clips, wanted: list, data: str, samples: int, key: str) -> fl
         cut = [Audio(np.asarray(train.audio[i], np.float32)[None, :samples], train.sample_rate) for i in keep]
         _TRAIN_FEATURES[data, samples, key] = _features(cut), [str(train.labels[i][key]) for i in keep]
     train_features, train_values = _TRAIN_FEATURES[data, samples, key]
-    nearest = np.linalg.norm(_features(clips)[:, None] - train_features[None], axis=-1).argmin(1)
+    nearest = np.linalg.norm(features[:, None] - train_features[None], axis=-1).argmin(1)
     return float(np.mean([train_values[j] == str(w) for j, w in zip(nearest, wanted)]))
 
 
-def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[str]]:
+def _measure(run: str, data: str | None = None, name: str | None = None) -> tuple[dict, list[str]]:
+    """One run measured against the ``data`` set's test sounds (default: the set it was trained on)."""
     import cadenza
     from cadenza.audio.io import Audio
     from cadenza.data.audio_sets import audio_set
@@ -127,6 +126,7 @@ def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[s
     from cadenza.evaluate.audio_compare import clips_of, evaluate_audio_set
 
     model = cadenza.load(run)
+    data = data or model.data_spec_.get("audio_set", "notes")
     test = audio_set(data, "test", progress=False)
     started = time.perf_counter()
     clips, asked, instruments = _generated(model, test)
@@ -139,14 +139,15 @@ def _measure(run: str, data: str, name: str | None = None) -> tuple[dict, list[s
     # the conditioning heard: drums by their kind, notes by their instrument (their pitch is measured by CREPE)
     key, wanted = (c.instrument_label, instruments) if c.instrument_label else (c.label, asked)
     real_wanted = [test.labels[i].get(key) for i in known]
+    made, heard = _features(clips), _features(real)
     result = evaluate_audio_set(clips, reference(data, c.samples), label=run)
     generated, line = result["generated"], result["real_vs_real"]
     out = {"clips": len(clips), "frechet_crepe": generated["frechet_crepe"], "real_crepe": line["frechet_crepe"],
            "frechet_logmel": generated["frechet_logmel"], "real_logmel": line["frechet_logmel"],
            "ndb": generated["ndb_over_k"], "real_ndb": line["ndb_over_k"],
-           "diversity": _diversity(clips, asked), "real_diversity": _diversity(real, real_classes),
-           "conditioning": _nearest_share(clips, wanted, data, c.samples, key),
-           "real_conditioning": _nearest_share(real, real_wanted, data, c.samples, key),
+           "diversity": _diversity(made, asked), "real_diversity": _diversity(heard, real_classes),
+           "conditioning": _nearest_share(made, wanted, data, c.samples, key),
+           "real_conditioning": _nearest_share(heard, real_wanted, data, c.samples, key),
            "key": key, "chance": 1 / len(model.instruments_ if c.instrument_label else model.classes_),
            "seconds": seconds, "minutes": model.metrics_.get("train_seconds", float("nan")) / 60,
            "steps": model.metrics_.get("train_steps")}
@@ -216,17 +217,10 @@ def griffin_lim_floor(data: str = "notes") -> tuple[dict, list[str]]:
     return out, lines
 
 
-def _trained_on(run: str) -> str:
-    """The audio set a run was trained on (notes or drums), from its record."""
-    import cadenza
-
-    return cadenza.load(run).data_spec_.get("audio_set", "notes")
-
-
 def run(runs: list[str] | None = None) -> str:
     from cadenza.models.base import is_run
 
-    chosen = {r: RUNS.get(r) or _trained_on(r) for r in runs} if runs else {r: d for r, d in RUNS.items() if is_run(r)}
+    chosen = {r: RUNS.get(r) for r in runs} if runs else {r: d for r, d in RUNS.items() if is_run(r)}
     if not chosen:
         return "No shipped GAN yet (python scripts/train_gan.py notes); nothing measured."
     head, body = [], []

@@ -21,9 +21,10 @@ instrument in, auxiliary classifier out, as GANSynth does) — see
 Changed: GANSynth's instantaneous-frequency channel and mel-frequency
 resolution are left out (the phase comes from Griffin-Lim, with momentum
 0.99, seeded so a spectrogram always gives the same sound); the network is
-narrower for a CPU (``width`` 16 rather than 64); the per-bin statistics count only
-bins within 100 dB of the loudest (digital silence after a drum hit set the scale). With ``pitch_signal`` (the
-``laptop`` and ``gpu`` presets) the pitch's harmonic comb on the image's
+narrower for a CPU (``width`` 16 rather than 64); the per-bin statistics
+count only bins within 100 dB of the loudest (digital silence after a drum
+hit set the scale). With ``pitch_signal`` (the ``laptop`` and ``gpu``
+presets) the pitch's harmonic comb on the image's
 frequency axis is an input of every generator layer and of the critic, and the
 generator draws the image as an envelope plus a gain times the comb
 (:mod:`cadenza.models.audio.specgan_net`): with the one-hot alone, 4 % of its

@@ -8,8 +8,8 @@ a 128 x 128 image; its log magnitude is normalised bin by bin to zero mean and
 unit spread over the training set, clipped at 3 spreads and scaled to
 [-1, 1]. Changed: the statistics count only the bins within 100 dB of the
 loudest, so that the digital silence after a drum hit (half of the drum
-images) does not set the scale; it lands on the clip. DCGAN (5 x 5 kernels, stride 2) generates and judges that image;
-16 iterations of Griffin-Lim turn a generated magnitude back into a waveform.
+images) does not set the scale; it lands on the clip. DCGAN (5 x 5 kernels,
+stride 2) generates and judges that image; 16 iterations of Griffin-Lim turn a generated magnitude back into a waveform.
 The conditioning (one-hot pitch and instrument in, class heads out) is
 :mod:`cadenza.models.audio.gan_net`'s. With ``pitch_signal`` the pitch's
 harmonic comb (:func:`~cadenza.models.audio.gan_net.harmonic_comb`, on the
